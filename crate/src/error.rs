@@ -1,0 +1,57 @@
+//! One error type for the whole crate. Every variant names the file, setting or epoch at
+//! fault and says what to do, because the reader is a student in a notebook cell.
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("{path}: {message}")]
+    BadData { path: PathBuf, message: String },
+
+    #[error("{dataset} not found; looked in: {searched}. {hint}")]
+    DataNotFound { dataset: String, searched: String, hint: String },
+
+    #[error("invalid setting {setting} = {value}: {message}")]
+    BadSetting { setting: String, value: String, message: String },
+
+    #[error(
+        "training diverged: the loss became {value} in epoch {epoch} (step {step}). \
+         Lower {advice} and run again."
+    )]
+    Diverged { epoch: usize, step: usize, value: f64, advice: String },
+
+    #[error("libtorch failed while {context}: {source}")]
+    Torch { context: String, source: tch::TchError },
+
+    #[error("could not draw the figure: {0}")]
+    Plot(String),
+}
+
+impl Error {
+    pub(crate) fn setting(setting: &str, value: impl std::fmt::Display, message: &str) -> Self {
+        Error::BadSetting {
+            setting: setting.to_string(),
+            value: value.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    pub(crate) fn bad_data(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::BadData { path: path.into(), message: message.into() }
+    }
+}
+
+/// Attaches what we were doing to a libtorch error, so the message is more than a C++ trace.
+pub(crate) trait TorchContext<T> {
+    fn context(self, context: &str) -> Result<T>;
+}
+
+impl<T> TorchContext<T> for std::result::Result<T, tch::TchError> {
+    fn context(self, context: &str) -> Result<T> {
+        self.map_err(|source| Error::Torch { context: context.to_string(), source })
+    }
+}

@@ -1,0 +1,65 @@
+//! The notebooks' parameters. They default to the original's (MNIST, 20 epochs, all
+//! samples) and can be overridden from the environment, so tests run the same notebook
+//! in minutes: `LOSSVIZ_DATASET`, `LOSSVIZ_EPOCHS`, `LOSSVIZ_LIMIT`, `LOSSVIZ_DATA`.
+use std::path::PathBuf;
+
+use crate::data::DatasetKind;
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LessonParams {
+    pub dataset: DatasetKind,
+    pub epochs: usize,
+    /// Keep only the first N samples of each split.
+    pub limit: Option<usize>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl LessonParams {
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let number = |key: &str| -> Result<Option<usize>> {
+            match get(key).filter(|v| !v.trim().is_empty()) {
+                None => Ok(None),
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(n) if n > 0 => Ok(Some(n)),
+                    _ => Err(Error::setting(key, v, "expected a whole number of 1 or more")),
+                },
+            }
+        };
+        Ok(LessonParams {
+            dataset: match get("LOSSVIZ_DATASET").filter(|v| !v.trim().is_empty()) {
+                Some(v) => v.trim().parse().map_err(|_| Error::setting("LOSSVIZ_DATASET", &v, "expected mnist or fashion-mnist"))?,
+                None => DatasetKind::Mnist,
+            },
+            epochs: number("LOSSVIZ_EPOCHS")?.unwrap_or(20),
+            limit: number("LOSSVIZ_LIMIT")?,
+            data_dir: get("LOSSVIZ_DATA").filter(|v| !v.is_empty()).map(PathBuf::from),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Result<LessonParams> {
+        let map: std::collections::HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        LessonParams::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_originals_and_env_overrides_them() {
+        let p = params(&[]).unwrap();
+        assert_eq!((p.dataset, p.epochs, p.limit), (DatasetKind::Mnist, 20, None));
+        let p = params(&[("LOSSVIZ_DATASET", "fashion-mnist"), ("LOSSVIZ_EPOCHS", "2"), ("LOSSVIZ_LIMIT", "500")]).unwrap();
+        assert_eq!((p.dataset, p.epochs, p.limit), (DatasetKind::FashionMnist, 2, Some(500)));
+        let err = params(&[("LOSSVIZ_EPOCHS", "zero")]).unwrap_err().to_string();
+        assert!(err.contains("LOSSVIZ_EPOCHS = zero"), "{err}");
+        let err = params(&[("LOSSVIZ_DATASET", "cifar")]).unwrap_err().to_string();
+        assert!(err.contains("LOSSVIZ_DATASET = cifar"), "{err}");
+    }
+}

@@ -1,0 +1,33 @@
+//! `lossviz`: the helper crate of the lesson "what changing the loss function does to the
+//! learned features". A small CNN with a 2-D bottleneck is trained with cross-entropy,
+//! then with Center Loss added, then with PC Loss added, and the 2-D features are drawn.
+//!
+//! In a notebook, `use lossviz::prelude::*;` brings in everything the lesson uses,
+//! including `tch` itself (as `lossviz::tch`), so one `:dep` is enough.
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod features;
+pub mod lesson;
+pub mod losses;
+pub mod metrics;
+pub mod model;
+pub mod plot;
+pub mod report;
+pub mod training;
+
+pub use tch;
+
+pub mod prelude {
+    pub use crate::data::{Dataset, DatasetKind, Split};
+    pub use crate::device::{default_device, describe};
+    pub use crate::error::{Error, Result};
+    pub use crate::features::Features;
+    pub use crate::lesson::LessonParams;
+    pub use crate::losses::{CenterLoss, PcLoss, PcVariant};
+    pub use crate::metrics::{feature_metrics, FeatureMetrics};
+    pub use crate::model::{Cnn, ModelConfig};
+    pub use crate::plot::{curves, scatter, scatter_grid, Figure, Normalize};
+    pub use crate::training::{print_progress, CenterConfig, EpochStats, Evaluation, Experiment, PcConfig, Progress, TrainConfig};
+    pub use tch::{self, Device, Kind, Tensor};
+}

@@ -1,0 +1,75 @@
+//! Center Loss (Wen et al., 2016): pull every feature towards a learned center of its class,
+//!
+//!     L_center = (1/B) * sum_i |x_i - c_{y_i}|^2
+//!
+//! B is the batch size. Summed over feature dimensions, averaged over the batch, without the
+//! paper's 1/2, exactly as the original notebook (and KaiyangZhou's code it follows).
+use tch::{nn, Tensor};
+
+use super::{check_inputs, class_mask, squared_distances};
+use crate::error::{Result, TorchContext};
+
+#[derive(Debug)]
+pub struct CenterLoss {
+    /// `[num_classes, feature_dim]`, drawn from N(0, 1) like `torch.randn`.
+    pub centers: Tensor,
+}
+
+impl CenterLoss {
+    pub fn new(vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Self {
+        CenterLoss { centers: vs.randn_standard("centers", &[num_classes as i64, feature_dim as i64]) }
+    }
+
+    pub fn forward(&self, features: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        check_inputs(features, labels, &self.centers)?;
+        let batch = features.size()[0] as f64;
+        let dist = squared_distances(features, &self.centers)?;
+        let own = class_mask(labels, self.centers.size()[0], dist.kind())?;
+        // The original clamps after masking, so the masked zeros count as 1e-12 each.
+        dist.f_mul(&own)
+            .and_then(|d| d.f_clamp(1e-12, 1e12))
+            .and_then(|d| d.f_sum(None))
+            .and_then(|d| d.f_div_scalar(batch))
+            .context("computing the center loss")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::losses::gradcheck;
+    use tch::{Device, Kind};
+
+    fn hand_example() -> (Tensor, Tensor, Tensor) {
+        let x = Tensor::from_slice(&[1.0f64, 0.0, 0.0, 2.0]).view([2, 2]);
+        let y = Tensor::from_slice(&[0i64, 1]);
+        let c = Tensor::from_slice(&[0.0f64, 0.0, 1.0, 1.0]).view([2, 2]);
+        (x, y, c)
+    }
+
+    #[test]
+    fn matches_the_hand_worked_value() {
+        // |(1,0)-(0,0)|^2 = 1 and |(0,2)-(1,1)|^2 = 2, averaged over 2 samples: 1.5.
+        let (x, y, c) = hand_example();
+        let loss = CenterLoss { centers: c }.forward(&x, &y).unwrap().double_value(&[]);
+        assert!((loss - 1.5).abs() < 1e-9, "{loss}");
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let (x, y, c) = hand_example();
+        gradcheck::check(|c| CenterLoss { centers: c.shallow_clone() }.forward(&x, &y).unwrap(), &c);
+        gradcheck::check(|x| CenterLoss { centers: c.shallow_clone() }.forward(x, &y).unwrap(), &x);
+    }
+
+    #[test]
+    fn bad_labels_and_shapes_are_errors_not_panics() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let loss = CenterLoss::new(&vs.root(), 3, 2);
+        let x = Tensor::zeros([2, 2], (Kind::Float, Device::Cpu));
+        let err = loss.forward(&x, &Tensor::from_slice(&[0i64, 5])).unwrap_err().to_string();
+        assert!(err.contains("below num_classes"), "{err}");
+        let err = loss.forward(&x, &Tensor::from_slice(&[0i64])).unwrap_err().to_string();
+        assert!(err.contains("expected features [batch, 2]"), "{err}");
+    }
+}

@@ -1,0 +1,67 @@
+//! The losses added to cross-entropy. Each keeps its own learnable class centers, which
+//! have their own optimiser in training (see `training`).
+mod center;
+mod pc;
+
+pub use center::CenterLoss;
+pub use pc::{PcLoss, PcVariant};
+
+use tch::{Kind, Tensor};
+
+use crate::error::{Result, TorchContext};
+
+/// Squared distances `[batch, classes]` from every feature to every center, expanded as
+/// `|x|^2 + |c|^2 - 2 x.c` the way the original computes them.
+fn squared_distances(features: &Tensor, centers: &Tensor) -> Result<Tensor> {
+    let xx = features.f_pow_tensor_scalar(2).and_then(|t| t.f_sum_dim_intlist(&[1i64][..], true, None));
+    let cc = centers.f_pow_tensor_scalar(2).and_then(|t| t.f_sum_dim_intlist(&[1i64][..], true, None));
+    let xc = features.f_matmul(&centers.tr());
+    (|| xx?.f_add(&cc?.f_t_()?)?.f_sub(&xc?.f_mul_scalar(2.0)?))()
+        .context("computing feature-to-center distances")
+}
+
+/// 1.0 where sample i belongs to class k, else 0.0: `[batch, classes]`.
+fn class_mask(labels: &Tensor, num_classes: i64, kind: Kind) -> Result<Tensor> {
+    labels.f_one_hot(num_classes).and_then(|m| m.f_to_kind(kind)).context("building the class mask (is every label below num_classes?)")
+}
+
+/// Checks that features and labels fit the centers before libtorch sees them.
+fn check_inputs(features: &Tensor, labels: &Tensor, centers: &Tensor) -> Result<()> {
+    let (f, l, c) = (features.size(), labels.size(), centers.size());
+    if f.len() != 2 || f[1] != c[1] || l.len() != 1 || l[0] != f[0] || f[0] == 0 {
+        return Err(crate::error::Error::setting(
+            "loss inputs",
+            format!("features {f:?}, labels {l:?}"),
+            &format!("expected features [batch, {}] and labels [batch] with batch >= 1", c[1]),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod gradcheck {
+    use tch::{Kind, Tensor};
+
+    /// Compares autograd's gradient of `f` at `x` with central finite differences (f64).
+    pub fn check(f: impl Fn(&Tensor) -> Tensor, x: &Tensor) {
+        let x = x.to_kind(Kind::Double).detach().set_requires_grad(true);
+        let y = f(&x);
+        y.backward();
+        let analytic = Vec::<f64>::try_from(&x.grad().flatten(0, -1)).unwrap();
+        let base = Vec::<f64>::try_from(&x.detach().flatten(0, -1)).unwrap();
+        let eps = 1e-6;
+        for i in 0..base.len() {
+            let bump = |d: f64| {
+                let mut v = base.clone();
+                v[i] += d;
+                f(&Tensor::from_slice(&v).view(x.size().as_slice())).double_value(&[])
+            };
+            let numeric = (bump(eps) - bump(-eps)) / (2.0 * eps);
+            assert!(
+                (numeric - analytic[i]).abs() < 1e-5 * (1.0 + numeric.abs()),
+                "d/dx[{i}]: numeric {numeric} vs autograd {}",
+                analytic[i]
+            );
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The lesson's network: three 5x5 convolutions (32, 64, 128 channels), each followed by
+//! ReLU and 2x2 max-pooling, a global average pool, then `fc1` down to `hidden_dim`
+//! features and `fc2` up to the class scores. `hidden_dim = 2` is what makes the feature
+//! space drawable as a scatter plot.
+use tch::{nn, Tensor};
+
+use crate::error::{Error, Result};
+
+/// The shape of the network; the defaults are the original's.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelConfig {
+    pub in_channels: usize,
+    pub hidden_dim: usize,
+    pub num_classes: usize,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig { in_channels: 1, hidden_dim: 2, num_classes: 10 }
+    }
+}
+
+impl ModelConfig {
+    pub fn validate(&self) -> Result<()> {
+        for (name, value) in [
+            ("in_channels", self.in_channels),
+            ("hidden_dim", self.hidden_dim),
+            ("num_classes", self.num_classes),
+        ] {
+            if value == 0 {
+                return Err(Error::setting(name, value, "must be at least 1"));
+            }
+        }
+        if self.num_classes < 2 {
+            return Err(Error::setting("num_classes", self.num_classes, "must be at least 2"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub struct Cnn {
+    pub config: ModelConfig,
+    conv1: nn::Conv2D,
+    conv2: nn::Conv2D,
+    conv3: nn::Conv2D,
+    fc1: nn::Linear,
+    fc2: nn::Linear,
+}
+
+impl Cnn {
+    /// Creates the layers' weights in `vs` (libtorch's default initialisation, as PyTorch's).
+    pub fn new(vs: &nn::Path, config: ModelConfig) -> Result<Self> {
+        config.validate()?;
+        let conv = nn::ConvConfig { padding: 2, ..Default::default() };
+        let c = config.in_channels as i64;
+        let h = config.hidden_dim as i64;
+        Ok(Cnn {
+            config,
+            conv1: nn::conv2d(vs / "conv1", c, 32, 5, conv),
+            conv2: nn::conv2d(vs / "conv2", 32, 64, 5, conv),
+            conv3: nn::conv2d(vs / "conv3", 64, 128, 5, conv),
+            fc1: nn::linear(vs / "fc1", 128, h, Default::default()),
+            fc2: nn::linear(vs / "fc2", h, config.num_classes as i64, Default::default()),
+        })
+    }
+
+    /// Returns `(logits, features)`: the class scores and `fc1`'s output, the point we plot.
+    pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let size = x.size();
+        if size.len() != 4 || size[1] != self.config.in_channels as i64 || size[2] < 8 || size[3] < 8 {
+            return Err(Error::setting(
+                "input shape",
+                format!("{size:?}"),
+                &format!("expected [batch, {}, height, width] with height and width >= 8", self.config.in_channels),
+            ));
+        }
+        let h = x.apply(&self.conv1).relu().max_pool2d_default(2);
+        let h = h.apply(&self.conv2).relu().max_pool2d_default(2);
+        let h = h.apply(&self.conv3).relu().max_pool2d_default(2);
+        let h = h.mean_dim(&[2i64, 3][..], false, None);
+        let features = h.apply(&self.fc1);
+        let logits = features.apply(&self.fc2);
+        Ok((logits, features))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn forward_gives_logits_and_hidden_features() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let config = ModelConfig { hidden_dim: 3, ..Default::default() };
+        let model = Cnn::new(&vs.root(), config).unwrap();
+        let (logits, features) = model.forward(&Tensor::rand([4, 1, 28, 28], (Kind::Float, Device::Cpu))).unwrap();
+        assert_eq!(logits.size(), vec![4, 10]);
+        assert_eq!(features.size(), vec![4, 3]);
+        // 32*1*25+32 + 64*32*25+64 + 128*64*25+128 + 128*3+3 + 3*10+10
+        let params: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+        assert_eq!(params, 832 + 51264 + 204928 + 387 + 40);
+    }
+
+    #[test]
+    fn bad_shapes_and_zero_sizes_are_errors() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let err = Cnn::new(&vs.root(), ModelConfig { hidden_dim: 0, ..Default::default() }).unwrap_err();
+        assert!(err.to_string().contains("hidden_dim = 0"), "{err}");
+        let model = Cnn::new(&vs.root(), ModelConfig::default()).unwrap();
+        let err = model.forward(&Tensor::zeros([2, 3, 28, 28], (Kind::Float, Device::Cpu))).unwrap_err();
+        assert!(err.to_string().contains("[2, 3, 28, 28]"), "{err}");
+    }
+}

@@ -1,0 +1,107 @@
+//! Figures as PNG bytes: the lesson's per-class scatter, a grid of them, and training
+//! curves. Drawn with plotters into memory and encoded with `image`; text uses DejaVu Sans
+//! embedded in the binary, so nothing depends on the machine's fonts.
+mod curves;
+mod scatter;
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+
+pub use curves::curves;
+pub use scatter::{scatter, scatter_grid, Normalize};
+
+use crate::error::{Error, Result};
+
+/// matplotlib's default colour cycle ("tab10"), which the original's plots used.
+pub const TAB10: [RGBColor; 10] = [
+    RGBColor(0x1f, 0x77, 0xb4),
+    RGBColor(0xff, 0x7f, 0x0e),
+    RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xd6, 0x27, 0x28),
+    RGBColor(0x94, 0x67, 0xbd),
+    RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x7f, 0x7f, 0x7f),
+    RGBColor(0xbc, 0xbd, 0x22),
+    RGBColor(0x17, 0xbe, 0xcf),
+];
+
+const FONT: &str = "sans-serif";
+
+/// plotters' `ab_glyph` backend knows no fonts until one is registered.
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // DejaVu Sans is a valid font; this cannot fail for the bytes we ship.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+/// A rendered figure. In a notebook, a cell ending with a `Figure` shows the image.
+#[derive(Clone)]
+pub struct Figure {
+    pub png: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl std::fmt::Debug for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Figure({}x{} PNG, {} bytes)", self.width, self.height, self.png.len())
+    }
+}
+
+impl Figure {
+    /// Draws into an RGB buffer of `width` x `height` with `draw`, then encodes it as PNG.
+    pub(crate) fn render(
+        width: u32,
+        height: u32,
+        draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> std::result::Result<(), String>,
+    ) -> Result<Figure> {
+        register_font();
+        let mut rgb = vec![255u8; (width * height * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+            draw(&root).map_err(Error::Plot)?;
+            root.present().map_err(|e| Error::Plot(e.to_string()))?;
+        }
+        let image = image::RgbImage::from_raw(width, height, rgb).ok_or_else(|| Error::Plot("buffer size".into()))?;
+        let mut png = Vec::new();
+        image
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .map_err(|e| Error::Plot(e.to_string()))?;
+        Ok(Figure { png, width, height })
+    }
+
+    /// Writes the PNG to `path` atomically (a temporary name, then a rename), so an
+    /// interrupted run never leaves half a file where a good one was.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        crate::report::write_atomic(path.as_ref(), &self.png)
+    }
+
+    /// evcxr calls this to show a value: the PNG, inline.
+    pub fn evcxr_display(&self) {
+        use base64::Engine;
+        println!(
+            "EVCXR_BEGIN_CONTENT image/png\n{}\nEVCXR_END_CONTENT",
+            base64::engine::general_purpose::STANDARD.encode(&self.png)
+        );
+    }
+}
+
+/// Turns any plotters error into the `String` our drawing closures return.
+pub(crate) fn plot_err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+/// The class legend: one coloured dot and name per class, top to bottom.
+pub(crate) fn draw_legend(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, names: &[&str]) -> std::result::Result<(), String> {
+    for (i, name) in names.iter().enumerate() {
+        let y = 60 + 26 * i as i32;
+        area.draw(&Circle::new((14, y), 6, TAB10[i % 10].filled())).map_err(plot_err)?;
+        area.draw(&Text::new(name.to_string(), (26, y - 9), (FONT, 17).into_font())).map_err(plot_err)?;
+    }
+    Ok(())
+}

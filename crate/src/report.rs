@@ -1,0 +1,78 @@
+//! One experiment from start to numbers (train, evaluate, extract, measure), and the JSON
+//! report the CLI writes.
+use std::path::Path;
+
+use tch::Device;
+
+use crate::data::{Dataset, DatasetKind};
+use crate::error::{Error, Result};
+use crate::features::Features;
+use crate::metrics::{feature_metrics, FeatureMetrics};
+use crate::training::{EpochStats, Experiment, Progress, TrainConfig};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RunReport {
+    pub name: String,
+    /// Percent.
+    pub test_accuracy: f64,
+    pub test_loss: f64,
+    pub epoch_seconds: Vec<f64>,
+    pub eval_seconds: f64,
+    pub metrics: FeatureMetrics,
+    pub config: TrainConfig,
+    pub history: Vec<EpochStats>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub dataset: DatasetKind,
+    pub train_samples: usize,
+    pub test_samples: usize,
+    pub device: String,
+    pub runs: Vec<RunReport>,
+}
+
+/// A finished run: its numbers and its test-set features.
+pub struct Run {
+    pub report: RunReport,
+    pub features: Features,
+}
+
+/// Trains a fresh network with `config` on `data.train`, then evaluates it and extracts
+/// and measures its features on `data.test`.
+pub fn run_experiment(name: &str, config: TrainConfig, data: &Dataset, device: Device, progress: impl FnMut(Progress)) -> Result<Run> {
+    let mut experiment = Experiment::new(config, device)?;
+    let history = experiment.train(&data.train, progress)?;
+    let evaluation = experiment.evaluate(&data.test)?;
+    let features = experiment.features(&data.test)?;
+    let report = RunReport {
+        name: name.to_string(),
+        test_accuracy: evaluation.accuracy,
+        test_loss: evaluation.loss,
+        epoch_seconds: history.iter().map(|s| s.seconds).collect(),
+        eval_seconds: evaluation.seconds,
+        metrics: feature_metrics(&features),
+        config: experiment.config.clone(),
+        history,
+    };
+    Ok(Run { report, features })
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let name = path.file_name().ok_or_else(|| io(std::io::Error::other("not a file path")))?;
+    let tmp = path.with_file_name(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io(e)
+    })
+}
+
+impl Report {
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Plot(e.to_string()))?;
+        write_atomic(path, &json)
+    }
+}

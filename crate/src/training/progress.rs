@@ -1,0 +1,30 @@
+//! Progress reports from `Experiment::train`. A notebook cell shows stdout as it comes,
+//! so printing a line per report is enough to watch a run move.
+use super::EpochStats;
+
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// Every `log_every` steps: the epoch's running mean loss and accuracy so far.
+    Step { epoch: usize, step: usize, steps: usize, loss: f64, accuracy: f64 },
+    /// After each epoch.
+    Epoch(&'a EpochStats),
+}
+
+/// Prints progress as the original did: step lines within an epoch, then a summary.
+pub fn print_progress(p: Progress) {
+    match p {
+        Progress::Step { epoch, step, steps, loss, accuracy } => {
+            println!("  epoch {:>2} [{step:>4}/{steps}] loss {loss:.3}  acc {accuracy:.2}%", epoch + 1)
+        }
+        Progress::Epoch(s) => println!(
+            "epoch {:>2}: loss {:.3} (xent {:.3}, center {:.3}, pc {:.3})  train acc {:.2}%  {:.1} s",
+            s.epoch + 1,
+            s.loss,
+            s.xent,
+            s.center,
+            s.pc,
+            s.train_accuracy,
+            s.seconds
+        ),
+    }
+}

@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# kernel-setup.sh — installs everything the lesson needs, then (optionally) runs it.
+#
+#   ./kernel-setup.sh            install: libtorch, data, the crate, the evcxr kernel, JupyterLab
+#   ./kernel-setup.sh run [...]  install what the CLI needs, then run the three experiments
+#                                (extra arguments go to `lossviz compare`, e.g. --epochs 2)
+#   ./kernel-setup.sh test       install everything, then run every test (what CI runs)
+#   ./kernel-setup.sh lab        install everything, then open JupyterLab on notebooks/
+#   --cuda                       (before the command) use the CUDA build of torch 2.13
+#
+# Every heavy thing lives under $LOSSVIZ_CACHE (default ~/.cache/lossviz), never in the
+# clone, and every step first checks whether its result is already there, so a second run
+# takes seconds.
+set -euo pipefail
+
+TORCH_VERSION=2.13.0
+EVCXR_VERSION=0.22.0
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+CACHE="${LOSSVIZ_CACHE:-$HOME/.cache/lossviz}"
+FLAVOUR=cpu
+[ "${1:-}" = "--cuda" ] && { FLAVOUR=cuda; shift; }
+COMMAND="${1:-install}"
+[ $# -gt 0 ] && shift
+
+say() { printf '\033[1m[kernel-setup]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[kernel-setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+mkdir -p "$CACHE"
+LIBTORCH_DIR="$CACHE/libtorch-$TORCH_VERSION-$FLAVOUR"
+
+# A Python that can make virtual environments; pip verifies every wheel's hash against the
+# index, which is the download check for libtorch.
+pick_python() {
+  for p in python3.11 python3 python; do
+    if command -v "$p" >/dev/null && "$p" -c 'import venv, ensurepip' 2>/dev/null; then
+      command -v "$p"; return
+    fi
+  done
+  die "no Python 3 with the venv module found; install python3 and python3-venv"
+}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if ! command -v apt-get >/dev/null; then
+    say "apt-get not available; please install: ${missing[*]}"; return 1
+  fi
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  say "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# --- libtorch -------------------------------------------------------------------------
+# CPU: PyPI's torch wheel is a CUDA build; we keep only the CPU libraries, add the two small
+# CUDA runtime libraries libtorch_cpu.so links against, and drop libtorch_cuda.so from
+# libtorch.so's needed list so nothing asks for the multi-gigabyte CUDA stack.
+install_libtorch_cpu() {
+  [ -f "$LIBTORCH_DIR/.complete" ] && return 0
+  apt_install patchelf || command -v patchelf >/dev/null || die "patchelf is needed (Debian package patchelf)"
+  local py; py="$(pick_python)"
+  local wheels="$CACHE/wheels"
+  say "downloading torch==$TORCH_VERSION and the CUDA runtime stubs from PyPI (about 540 MB, once)"
+  [ -x "$CACHE/pip-venv/bin/pip" ] || "$py" -m venv "$CACHE/pip-venv"
+  "$CACHE/pip-venv/bin/pip" download -q --no-deps -d "$wheels" \
+    "torch==$TORCH_VERSION" "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-cupti==13.0.*" \
+    || die "could not download torch==$TORCH_VERSION from PyPI (is pip's index reachable?)"
+  local tmp="$LIBTORCH_DIR.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp/lib"
+  "$py" - "$wheels" "$tmp" "$TORCH_VERSION" <<'PY'
+import glob, os, sys, zipfile
+wheels, out, version = sys.argv[1:]
+keep = {"libtorch.so", "libtorch_cpu.so", "libc10.so", "libshm.so", "libgomp.so.1",
+        "libtorch_global_deps.so"}
+torch_whl = [w for w in glob.glob(f"{wheels}/torch-{version}-*.whl")]
+if not torch_whl:
+    sys.exit(f"no torch-{version} wheel in {wheels}")
+with zipfile.ZipFile(torch_whl[0]) as z:
+    for name in z.namelist():
+        rel = name[len("torch/"):] if name.startswith("torch/") else None
+        if rel is None or name.endswith("/"):
+            continue
+        if rel.startswith("include/") or (rel.startswith("lib/") and os.path.basename(rel) in keep):
+            dest = os.path.join(out, rel)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with z.open(name) as src, open(dest, "wb") as dst:
+                dst.write(src.read())
+for pattern, lib in [("nvidia_cuda_runtime-13.0*.whl", "libcudart.so.13"),
+                     ("nvidia_cuda_cupti-13.0*.whl", "libcupti.so.13")]:
+    whl = sorted(glob.glob(f"{wheels}/{pattern}"))
+    if not whl:
+        sys.exit(f"no {pattern} in {wheels}")
+    with zipfile.ZipFile(whl[-1]) as z:
+        member = next(n for n in z.namelist() if n.endswith("/" + lib))
+        with z.open(member) as src, open(os.path.join(out, "lib", lib), "wb") as dst:
+            dst.write(src.read())
+PY
+  patchelf --remove-needed libtorch_cuda.so "$tmp/lib/libtorch.so"
+  touch "$tmp/.complete"
+  rm -rf "$LIBTORCH_DIR"; mv "$tmp" "$LIBTORCH_DIR"
+  say "libtorch $TORCH_VERSION (CPU) ready in $LIBTORCH_DIR"
+}
+
+# CUDA: the whole torch wheel with its nvidia-* dependencies in a virtualenv; its RPATHs
+# ($ORIGIN/../../nvidia/...) then resolve by themselves. Several gigabytes, so opt-in.
+install_libtorch_cuda() {
+  [ -f "$LIBTORCH_DIR/.complete" ] && return 0
+  local py; py="$(pick_python)"
+  local venv="$CACHE/torch-cuda-venv"
+  say "installing torch==$TORCH_VERSION with CUDA from PyPI into $venv (several GB, once)"
+  [ -x "$venv/bin/pip" ] || "$py" -m venv "$venv"
+  "$venv/bin/pip" install -q "torch==$TORCH_VERSION" || die "pip could not install torch==$TORCH_VERSION"
+  local torch_dir
+  torch_dir="$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+  [ -f "$torch_dir/lib/libtorch_cuda.so" ] || die "$torch_dir/lib has no libtorch_cuda.so: not a CUDA build"
+  rm -rf "$LIBTORCH_DIR"; mkdir -p "$LIBTORCH_DIR"
+  ln -s "$torch_dir/lib" "$LIBTORCH_DIR/lib"
+  ln -s "$torch_dir/include" "$LIBTORCH_DIR/include"
+  touch "$LIBTORCH_DIR/.complete"
+  say "libtorch $TORCH_VERSION (CUDA) ready in $LIBTORCH_DIR"
+}
+
+# cargo finds libtorch through this file, so nobody exports LIBTORCH or LD_LIBRARY_PATH;
+# the crate's build script adds an rpath to everything it links.
+write_cargo_config() {
+  mkdir -p "$REPO/.cargo"
+  local want
+  want="$(printf '# Written by kernel-setup.sh; do not edit (rerun the script instead).\n[env]\nLIBTORCH = "%s"\nLOSSVIZ_CACHE = "%s"\n' "$LIBTORCH_DIR" "$CACHE")"
+  if [ ! -f "$REPO/.cargo/config.toml" ] || [ "$(cat "$REPO/.cargo/config.toml")" != "$want" ]; then
+    printf '%s\n' "$want" > "$REPO/.cargo/config.toml"
+  fi
+}
+
+# --- data -----------------------------------------------------------------------------
+# MNIST's files with the MD5 sums torchvision checks them against.
+MNIST_FILES=(
+  "train-images-idx3-ubyte.gz f68b3c2dcbeaaa9fbdd348bbdeb94873"
+  "train-labels-idx1-ubyte.gz d53e105ee54ea40749a09fcbcd1e9432"
+  "t10k-images-idx3-ubyte.gz 9fb629c4189551a2d022fa330f9573f3"
+  "t10k-labels-idx1-ubyte.gz ec29112dd5afa0611ce80d1b7f02629c"
+)
+MNIST_MIRRORS=(
+  "https://ossci-datasets.s3.amazonaws.com/mnist"
+  "http://yann.lecun.com/exdb/mnist"
+)
+
+fetch_mnist() {
+  local dir="$CACHE/data/mnist"; mkdir -p "$dir"
+  local entry name sum ok=1
+  for entry in "${MNIST_FILES[@]}"; do
+    read -r name sum <<<"$entry"
+    if [ -f "$dir/$name" ] && [ "$(md5sum "$dir/$name" | cut -d' ' -f1)" = "$sum" ]; then continue; fi
+    local got=0 mirror
+    for mirror in "${MNIST_MIRRORS[@]}"; do
+      local tmp="$dir/.$name.part.$$"
+      if curl -fsSL --connect-timeout 5 --max-time 120 -o "$tmp" "$mirror/$name" 2>/dev/null; then
+        if [ "$(md5sum "$tmp" | cut -d' ' -f1)" = "$sum" ]; then
+          mv "$tmp" "$dir/$name"; got=1; break
+        fi
+        say "checksum mismatch for $name from $mirror; trying the next mirror"
+      fi
+      rm -f "$tmp"
+    done
+    [ $got -eq 1 ] || { ok=0; break; }
+  done
+  if [ $ok -eq 1 ]; then
+    say "MNIST ready in $dir"
+  else
+    say "MNIST is unavailable (no mirror reachable). To use it, copy the four IDX files"
+    say "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...) into $dir"
+    say "or point LOSSVIZ_DATA at their folder. Fashion-MNIST works offline: --dataset fashion-mnist"
+  fi
+}
+
+install_data() {
+  [ -d /usr/share/datasets/fashion-mnist ] || apt_install dataset-fashion-mnist \
+    || say "could not install dataset-fashion-mnist; put its IDX files in $CACHE/data/fashion-mnist"
+  # Checked once per day at most, so an offline machine does not wait on every run.
+  local stamp="$CACHE/data/.mnist-checked"
+  if [ -z "$(find "$stamp" -mtime -1 2>/dev/null)" ]; then
+    fetch_mnist; mkdir -p "$CACHE/data"; touch "$stamp"
+  fi
+}
+
+# --- the crate --------------------------------------------------------------------------
+build_crate() {
+  say "building lossviz (release)"
+  (cd "$REPO" && cargo build --release --quiet -p lossviz) || die "cargo build failed (see above)"
+  # The smallest proof that libtorch loads and computes: one matrix product through tch.
+  "$REPO/target/release/lossviz" self-check || die "libtorch did not load; remove $LIBTORCH_DIR and rerun"
+}
+
+install_core() {
+  if [ "$FLAVOUR" = cuda ]; then install_libtorch_cuda; else install_libtorch_cpu; fi
+  write_cargo_config
+  install_data
+  build_crate
+}
+
+case "$COMMAND" in
+  install) install_core; source "$REPO/scripts/kernel.sh"; install_kernel ;;
+  run)
+    install_core
+    args=("$@")
+    if ! printf '%s\n' "${args[@]}" | grep -q -- '--dataset'; then
+      if "$REPO/target/release/lossviz" locate --dataset mnist >/dev/null 2>&1; then
+        args=(--dataset mnist "${args[@]}")
+      else
+        say "MNIST not found; running on Fashion-MNIST (see above for how to add MNIST)"
+        args=(--dataset fashion-mnist "${args[@]}")
+      fi
+    fi
+    printf '%s\n' "${args[@]}" | grep -q -- '--out' || args+=(--out "$REPO/out")
+    exec "$REPO/target/release/lossviz" compare "${args[@]}"
+    ;;
+  test)
+    install_core; source "$REPO/scripts/kernel.sh"; install_kernel
+    say "running the crate's tests"
+    (cd "$REPO" && cargo test --release -p lossviz)
+    say "running the notebooks"
+    run_notebook_tests
+    ;;
+  lab)
+    install_core; source "$REPO/scripts/kernel.sh"; install_kernel
+    exec "$CACHE/venv/bin/jupyter" lab --notebook-dir="$REPO/notebooks" "$@"
+    ;;
+  *) die "unknown command '$COMMAND'; use one of: install, run, test, lab (optionally after --cuda)" ;;
+esac
