@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum Error {
     #[error("cannot read {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
@@ -29,6 +29,14 @@ pub enum Error {
 
     #[error("could not draw the figure: {0}")]
     Plot(String),
+}
+
+/// `?` in a notebook cell (and `main` returning `Result`) prints `Debug`; make that the
+/// readable message rather than the variant's fields.
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 impl Error {

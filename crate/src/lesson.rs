@@ -3,7 +3,7 @@
 //! in minutes: `LOSSVIZ_DATASET`, `LOSSVIZ_EPOCHS`, `LOSSVIZ_LIMIT`, `LOSSVIZ_DATA`.
 use std::path::PathBuf;
 
-use crate::data::DatasetKind;
+use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -13,11 +13,28 @@ pub struct LessonParams {
     /// Keep only the first N samples of each split.
     pub limit: Option<usize>,
     pub data_dir: Option<PathBuf>,
+    /// Whether `LOSSVIZ_DATASET` chose the dataset (then no fallback happens).
+    pub dataset_from_env: bool,
 }
 
 impl LessonParams {
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Loads the chosen dataset. If MNIST was only the default and is not on this machine,
+    /// says so in one line and falls back to Fashion-MNIST, so the lesson still runs offline.
+    pub fn load_dataset(&self) -> Result<Dataset> {
+        match Dataset::load(self.dataset, self.data_dir.as_deref(), self.limit) {
+            Err(Error::DataNotFound { .. }) if self.dataset == DatasetKind::Mnist && !self.dataset_from_env => {
+                println!(
+                    "MNIST is not on this machine, so this run uses Fashion-MNIST. To use MNIST, run \
+                     ./kernel-setup.sh while online, or set LOSSVIZ_DATA to a folder of its four IDX files."
+                );
+                Dataset::load(DatasetKind::FashionMnist, self.data_dir.as_deref(), self.limit)
+            }
+            other => other,
+        }
     }
 
     fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
@@ -30,8 +47,10 @@ impl LessonParams {
                 },
             }
         };
+        let chosen = get("LOSSVIZ_DATASET").filter(|v| !v.trim().is_empty());
         Ok(LessonParams {
-            dataset: match get("LOSSVIZ_DATASET").filter(|v| !v.trim().is_empty()) {
+            dataset_from_env: chosen.is_some(),
+            dataset: match chosen {
                 Some(v) => v.trim().parse().map_err(|_| Error::setting("LOSSVIZ_DATASET", &v, "expected mnist or fashion-mnist"))?,
                 None => DatasetKind::Mnist,
             },
@@ -54,12 +73,26 @@ mod tests {
     #[test]
     fn defaults_are_the_originals_and_env_overrides_them() {
         let p = params(&[]).unwrap();
-        assert_eq!((p.dataset, p.epochs, p.limit), (DatasetKind::Mnist, 20, None));
+        assert_eq!((p.dataset, p.epochs, p.limit, p.dataset_from_env), (DatasetKind::Mnist, 20, None, false));
         let p = params(&[("LOSSVIZ_DATASET", "fashion-mnist"), ("LOSSVIZ_EPOCHS", "2"), ("LOSSVIZ_LIMIT", "500")]).unwrap();
         assert_eq!((p.dataset, p.epochs, p.limit), (DatasetKind::FashionMnist, 2, Some(500)));
+        assert!(p.dataset_from_env);
         let err = params(&[("LOSSVIZ_EPOCHS", "zero")]).unwrap_err().to_string();
         assert!(err.contains("LOSSVIZ_EPOCHS = zero"), "{err}");
         let err = params(&[("LOSSVIZ_DATASET", "cifar")]).unwrap_err().to_string();
         assert!(err.contains("LOSSVIZ_DATASET = cifar"), "{err}");
+    }
+
+    #[test]
+    fn missing_default_mnist_falls_back_but_an_explicit_choice_does_not() {
+        let dir = crate::data::tests::temp_dir("fallback");
+        let fashion = dir.join("fashion-mnist");
+        crate::data::tests::write_tiny_dataset(&fashion, 12, true);
+        let dir_s = dir.to_string_lossy().to_string();
+        let p = params(&[("LOSSVIZ_DATA", &dir_s)]).unwrap();
+        assert_eq!(p.load_dataset().unwrap().kind, DatasetKind::FashionMnist);
+        let p = params(&[("LOSSVIZ_DATA", &dir_s), ("LOSSVIZ_DATASET", "mnist")]).unwrap();
+        let err = p.load_dataset().unwrap_err().to_string();
+        assert!(err.starts_with("MNIST not found"), "{err}");
     }
 }

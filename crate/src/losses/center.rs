@@ -1,6 +1,8 @@
 //! Center Loss (Wen et al., 2016): pull every feature towards a learned center of its class,
 //!
-//!     L_center = (1/B) * sum_i |x_i - c_{y_i}|^2
+//! ```text
+//! L_center = (1/B) * sum_i |x_i - c_{y_i}|^2
+//! ```
 //!
 //! B is the batch size. Summed over feature dimensions, averaged over the batch, without the
 //! paper's 1/2, exactly as the original notebook (and KaiyangZhou's code it follows).

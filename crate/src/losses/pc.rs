@@ -4,7 +4,9 @@
 //!
 //! The original notebook's formula ([`PcVariant::Original`]) is, for B samples and K classes,
 //!
-//!     pc = ( sum_i sum_{k != y_i} |x_i - c_k|^2  +  sum_i sum_k |c_k|^2 ) / (B (K - 1))
+//! ```text
+//! pc = ( sum_i sum_{k != y_i} |x_i - c_k|^2  +  sum_i sum_k |c_k|^2 ) / (B (K - 1))
+//! ```
 //!
 //! Its second term was meant as "center to center", but `pos_c - neg_c` is `+c_k` or `-c_k`,
 //! so its square is `|c_k|^2`: the term is `B * sum_k |c_k|^2`, the centers' squared norms,
@@ -15,8 +17,10 @@
 //! [`PcVariant::Bounded`] is what the formula was reaching for: real pairwise center
 //! distances, and both terms saturating at `margin^2`, so `-lambda_pc * pc` has a floor:
 //!
-//!     pc = sum_i sum_{k != y_i} min(|x_i - c_k|^2, m^2) / (B (K - 1))
-//!        + sum_{j != k} min(|c_j - c_k|^2, m^2) / (K (K - 1))
+//! ```text
+//! pc = sum_i sum_{k != y_i} min(|x_i - c_k|^2, m^2) / (B (K - 1))
+//!    + sum_{j != k} min(|c_j - c_k|^2, m^2) / (K (K - 1))
+//! ```
 use std::str::FromStr;
 
 use tch::{nn, Tensor};

@@ -128,7 +128,7 @@ impl Experiment {
 
     /// The Center Loss's centers, if it is on (a copy on the CPU).
     pub fn center_loss_centers(&self) -> Option<Tensor> {
-        self.center.as_ref().map(|c| c.loss.centers.detach().to(Device::Cpu))
+        self.center.as_ref().map(|c| c.loss.centers.detach().to(Device::Cpu).copy())
     }
 
     /// Trains for `config.epochs` epochs on `data`, reporting to `progress` every

@@ -1,0 +1,106 @@
+use super::*;
+use crate::metrics::feature_metrics;
+
+/// Ten classes, each a bright 6x6 square at its own place on faint noise, every image
+/// scaled by a random brightness in [0.1, 1]. Cross-entropy can separate the classes by
+/// direction alone, so its features spread along rays with the brightness; pulling them
+/// to their centers has something to remove.
+fn synthetic(n: usize, seed: i64) -> Split {
+    tch::manual_seed(seed);
+    let labels = Tensor::arange(n as i64, (Kind::Int64, Device::Cpu)).remainder(10);
+    let mut images = Tensor::rand([n as i64, 1, 28, 28], (Kind::Float, Device::Cpu)) * 0.2;
+    for i in 0..n as i64 {
+        let k = i % 10;
+        let (r, c) = (2 + 8 * (k / 4), 2 + 6 * (k % 4));
+        let _ = images.get(i).narrow(1, r, 6).narrow(2, c, 6).fill_(1.0);
+    }
+    let brightness = Tensor::rand([n as i64, 1, 1, 1], (Kind::Float, Device::Cpu)) * 0.9 + 0.1;
+    Split { images: images * brightness, labels }
+}
+
+fn quick(config: TrainConfig) -> TrainConfig {
+    TrainConfig { epochs: 3, batch_size: 20, lr: 0.01, log_every: 5, ..config }
+}
+
+#[test]
+fn centers_move_and_center_loss_tightens_the_classes() {
+    let data = synthetic(300, 1);
+    let config = TrainConfig { epochs: 8, batch_size: 20, lr: 0.01, log_every: 5, ..TrainConfig::default() };
+    let mut xent = Experiment::new(config.clone(), Device::Cpu).unwrap();
+    xent.train(&data, |_| {}).unwrap();
+    let mut center = Experiment::new(config.with_center(), Device::Cpu).unwrap();
+    let before = center.center_loss_centers().unwrap();
+    center.train(&data, |_| {}).unwrap();
+    let after = center.center_loss_centers().unwrap();
+    let moved = (&after - &before).abs().max().double_value(&[]);
+    assert!(moved > 0.05, "the centers moved only {moved}");
+
+    // scatter_ratio is scale-free, so shrinking the whole space does not count as tighter.
+    let metrics = |e: &Experiment| feature_metrics(&e.features(&data).unwrap());
+    let (m_xent, m_center) = (metrics(&xent), metrics(&center));
+    assert!(
+        m_center.scatter_ratio < 0.7 * m_xent.scatter_ratio,
+        "scatter ratio with center loss {} vs cross-entropy {}",
+        m_center.scatter_ratio,
+        m_xent.scatter_ratio
+    );
+    assert!(m_center.nearest_center_accuracy > m_xent.nearest_center_accuracy + 5.0, "{m_center:?} vs {m_xent:?}");
+}
+
+#[test]
+fn same_seed_same_run_on_cpu() {
+    let data = synthetic(120, 2);
+    let run = || {
+        let mut e = Experiment::new(quick(TrainConfig::default().with_center_and_pc()), Device::Cpu).unwrap();
+        let h = e.train(&data, |_| {}).unwrap();
+        (h.iter().map(|s| (s.loss, s.train_accuracy)).collect::<Vec<_>>(), e.features(&data).unwrap())
+    };
+    assert_eq!(run(), run());
+}
+
+#[test]
+fn evaluation_counts_every_sample_once() {
+    let data = synthetic(2345, 3);
+    let e = Experiment::new(TrainConfig::default(), Device::Cpu).unwrap();
+    let eval = e.evaluate(&data).unwrap();
+    assert_eq!(eval.samples, 2345);
+    let (logits, _) = tch::no_grad(|| e.model.forward(&data.images)).unwrap();
+    let correct = logits.argmax(1, false).eq_tensor(&data.labels).sum(Kind::Int64).int64_value(&[]);
+    assert!((eval.accuracy - 100.0 * correct as f64 / 2345.0).abs() < 1e-9);
+    let mean_loss = logits.cross_entropy_for_logits(&data.labels).double_value(&[]);
+    assert!((eval.loss - mean_loss).abs() < 1e-4, "{} vs {mean_loss}", eval.loss);
+}
+
+#[test]
+fn progress_reports_steps_and_epochs() {
+    let data = synthetic(100, 4);
+    let mut e = Experiment::new(TrainConfig { epochs: 2, batch_size: 10, log_every: 4, ..TrainConfig::default() }, Device::Cpu).unwrap();
+    let mut seen = Vec::new();
+    e.train(&data, |p| {
+        seen.push(match p {
+            Progress::Step { epoch, step, .. } => format!("{epoch}:{step}"),
+            Progress::Epoch(s) => format!("end{}", s.epoch),
+        })
+    })
+    .unwrap();
+    assert_eq!(seen, ["0:4", "0:8", "0:10", "end0", "1:4", "1:8", "1:10", "end1"]);
+    assert_eq!(e.history.len(), 2);
+}
+
+#[test]
+fn a_diverging_run_stops_and_names_the_setting_to_lower() {
+    let data = synthetic(100, 5);
+    let config = TrainConfig { epochs: 3, batch_size: 10, log_every: 1, lr: 1e6, ..TrainConfig::default().with_center() };
+    let mut e = Experiment::new(config, Device::Cpu).unwrap();
+    let err = e.train(&data, |_| {}).unwrap_err();
+    assert!(matches!(err, Error::Diverged { epoch: 0, .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("epoch 0") && msg.contains("lr (now 1000000)") && msg.contains("center_lr"), "{msg}");
+}
+
+#[test]
+fn invalid_config_is_refused_before_training() {
+    let err = Experiment::new(TrainConfig { batch_size: 0, ..TrainConfig::default() }, Device::Cpu).err().unwrap();
+    assert!(err.to_string().contains("batch_size = 0"));
+}
+
