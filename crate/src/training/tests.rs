@@ -8,7 +8,7 @@ use crate::metrics::feature_metrics;
 fn synthetic(n: usize, seed: i64) -> Split {
     tch::manual_seed(seed);
     let labels = Tensor::arange(n as i64, (Kind::Int64, Device::Cpu)).remainder(10);
-    let mut images = Tensor::rand([n as i64, 1, 28, 28], (Kind::Float, Device::Cpu)) * 0.2;
+    let images = Tensor::rand([n as i64, 1, 28, 28], (Kind::Float, Device::Cpu)) * 0.2;
     for i in 0..n as i64 {
         let k = i % 10;
         let (r, c) = (2 + 8 * (k / 4), 2 + 6 * (k % 4));

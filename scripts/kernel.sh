@@ -1,0 +1,107 @@
+# Sourced by kernel-setup.sh: the evcxr Jupyter kernel "Rust (lossviz)" and the notebook tests.
+# Uses CACHE, REPO, LIBTORCH_DIR, say, die and apt_install from kernel-setup.sh.
+
+VENV="$CACHE/venv"
+EVCXR_ROOT="$CACHE/evcxr"
+KERNEL_HOME="$CACHE/kernel"
+KERNEL_NAME="lossviz-rust"
+
+install_venv() {
+  local req="$REPO/scripts/requirements-notebook.txt" stamp="$VENV/.requirements"
+  if [ -x "$VENV/bin/jupyter" ] && cmp -s "$req" "$stamp"; then return 0; fi
+  local py; py="$(pick_python)"
+  say "installing JupyterLab and nbclient into $VENV"
+  [ -x "$VENV/bin/pip" ] || "$py" -m venv "$VENV"
+  "$VENV/bin/pip" install -q -r "$req" || die "pip could not install $req"
+  cp "$req" "$stamp"
+}
+
+# evcxr_jupyter takes about 14 minutes to compile on two cores: built once, never again.
+install_evcxr() {
+  local stamp="$EVCXR_ROOT/.version"
+  if [ -x "$EVCXR_ROOT/bin/evcxr_jupyter" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$EVCXR_VERSION" ]; then
+    return 0
+  fi
+  say "building evcxr_jupyter $EVCXR_VERSION (about 15 minutes, once)"
+  cargo install --locked --quiet evcxr_jupyter --version "$EVCXR_VERSION" --root "$EVCXR_ROOT" \
+    || die "cargo install evcxr_jupyter failed (see above)"
+  echo "$EVCXR_VERSION" > "$stamp"
+}
+
+# The kernel starts through a small launcher that gives each running kernel a build folder
+# of its own (evcxr's default is a temporary folder deleted at exit, so every start would
+# rebuild tch and lossviz; one shared folder would let two kernels overwrite each other).
+# Slot 0 is the one the set-up pre-builds; a new slot starts from a copy of it.
+write_kernel() {
+  mkdir -p "$KERNEL_HOME/spec" "$KERNEL_HOME/evcxr-config" "$CACHE/evcxr-build"
+  local cargo_bin; cargo_bin="$(dirname "$(command -v cargo)")"
+  cat > "$KERNEL_HOME/lossviz-kernel" <<LAUNCHER
+#!/usr/bin/env bash
+# Written by kernel-setup.sh. Starts evcxr_jupyter for the "Rust (lossviz)" kernel.
+set -u
+export PATH="$cargo_bin:\$PATH"
+builds="$CACHE/evcxr-build"
+for n in 0 1 2 3 4 5 6 7; do
+  exec 9>"\$builds/slot-\$n.lock"
+  if flock -n 9; then
+    if [ "\$n" -ne 0 ] && [ ! -d "\$builds/slot-\$n/target" ] && [ -d "\$builds/slot-0/target" ]; then
+      mkdir -p "\$builds/slot-\$n" && cp -a "\$builds/slot-0/target" "\$builds/slot-\$n/" 2>/dev/null
+    fi
+    export EVCXR_TMPDIR="\$builds/slot-\$n"
+    exec "$EVCXR_ROOT/bin/evcxr_jupyter" "\$@"
+  fi
+  exec 9>&-
+done
+echo "lossviz kernel: 8 kernels are already running; shut one down and try again" >&2
+exit 1
+LAUNCHER
+  chmod +x "$KERNEL_HOME/lossviz-kernel"
+  # offline: after the set-up every crate is in cargo's cache, so the kernel never needs
+  # the network.
+  printf '[evcxr]\noffline_mode = true\n' > "$KERNEL_HOME/evcxr-config/evcxr.toml"
+  # evcxr's code libraries find Rust's libstd through a relative rpath that is off by one
+  # folder when the build folder and the toolchain share a parent (both under $HOME), so
+  # the toolchain's library folder goes on the library path as well.
+  local rust_lib; rust_lib="$(rustc --print target-libdir)"
+  "$VENV/bin/python" - "$KERNEL_HOME" "$LIBTORCH_DIR" "$CACHE" "$rust_lib" <<'PY'
+import json, sys, os
+home, libtorch, cache, rust_lib = sys.argv[1:]
+spec = {
+    "argv": [os.path.join(home, "lossviz-kernel"), "--control_file", "{connection_file}"],
+    "display_name": "Rust (lossviz)",
+    "language": "rust",
+    "interrupt_mode": "message",
+    "env": {
+        "LIBTORCH": libtorch,
+        "LD_LIBRARY_PATH": os.path.join(libtorch, "lib") + ":" + rust_lib,
+        "LOSSVIZ_CACHE": cache,
+        "EVCXR_CONFIG_DIR": os.path.join(home, "evcxr-config"),
+        "CARGO_TERM_COLOR": "never",
+    },
+}
+with open(os.path.join(home, "spec", "kernel.json"), "w") as f:
+    json.dump(spec, f, indent=2)
+PY
+  "$VENV/bin/jupyter" kernelspec install --user --name "$KERNEL_NAME" "$KERNEL_HOME/spec" >/dev/null 2>&1 \
+    || die "could not register the kernel with 'jupyter kernelspec install'"
+}
+
+# Runs a one-cell notebook through the kernel so slot 0 holds a built lossviz; after that a
+# new kernel only links. Re-run whenever the crate changed (cargo decides what to rebuild).
+prebuild_kernel() {
+  say "pre-building lossviz inside the kernel (minutes the first time, seconds after)"
+  "$VENV/bin/python" "$REPO/scripts/run_notebooks.py" --prebuild "$REPO" \
+    || die "the kernel could not build lossviz (see above)"
+}
+
+install_kernel() {
+  command -v flock >/dev/null || die "flock (util-linux) is needed"
+  install_venv
+  install_evcxr
+  write_kernel
+  prebuild_kernel
+}
+
+run_notebook_tests() {
+  "$VENV/bin/python" "$REPO/scripts/run_notebooks.py" --test "$REPO"
+}

@@ -1,0 +1,144 @@
+"""Executes the lesson's notebooks with the "Rust (lossviz)" kernel, headless.
+
+  run_notebooks.py --prebuild REPO   build lossviz inside the kernel once; print start times
+  run_notebooks.py --test REPO       run every notebook at small settings and check it
+
+A notebook runs with its own folder as the working directory (so its relative `:dep` path
+resolves), and its executed copy is written to a temporary folder, never into git.
+"""
+import glob
+import os
+import sys
+import tempfile
+import time
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+KERNEL = "lossviz-rust"
+# Small settings: the whole lesson in minutes on two cores.
+SMALL = {"LOSSVIZ_DATASET": "fashion-mnist", "LOSSVIZ_EPOCHS": "1", "LOSSVIZ_LIMIT": "1000"}
+CELL_TIMEOUT = 900
+START_TIMEOUT = 300
+
+
+def code_notebook(*cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    return nb
+
+
+def execute(nb, cwd, allow_errors=False, timeout=CELL_TIMEOUT):
+    client = NotebookClient(
+        nb, kernel_name=KERNEL, timeout=timeout, startup_timeout=START_TIMEOUT,
+        allow_errors=allow_errors, resources={"metadata": {"path": cwd}},
+    )
+    client.execute()
+    return nb
+
+
+def text_of(cell):
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(out.text)
+        elif out.output_type == "error":
+            parts.append(f"{out.ename}: {out.evalue}\n" + "\n".join(out.get("traceback", [])))
+        elif "text/plain" in out.get("data", {}):
+            parts.append(out.data["text/plain"])
+    return "".join(parts)
+
+
+def errors_in(cell):
+    return [o for o in cell.get("outputs", []) if o.output_type == "error"]
+
+
+def time_start(repo, label):
+    """Seconds from starting a fresh kernel to `lossviz` loaded and usable."""
+    crate = os.path.join(repo, "crate")
+    nb = code_notebook(f':dep lossviz = {{ path = "{crate}" }}\n'
+                       "use lossviz::prelude::*;\nprintln!(\"lossviz loaded\");")
+    start = time.monotonic()
+    execute(nb, repo)
+    seconds = time.monotonic() - start
+    out = text_of(nb.cells[0])
+    if "lossviz loaded" not in out:
+        sys.exit(f"the kernel did not load lossviz:\n{out}")
+    print(f"kernel start -> lossviz loaded ({label}): {seconds:.1f} s", flush=True)
+    return seconds
+
+
+def check_recovery(repo):
+    """A cell given a bad setting prints lossviz's error; later cells keep the variables."""
+    crate = os.path.join(repo, "crate")
+    nb = code_notebook(
+        f':dep lossviz = {{ path = "{crate}" }}\nuse lossviz::prelude::*;',
+        "let config = TrainConfig::default();\nlet device = Device::Cpu;",
+        "let broken = Experiment::new(TrainConfig { lr: -1.0, ..config.clone() }, device)?;",
+        "println!(\"still here: epochs = {}\", config.epochs);",
+    )
+    execute(nb, repo, allow_errors=True)
+    bad, after = nb.cells[2], nb.cells[3]
+    if "invalid setting lr = -1" not in text_of(bad):
+        return [f"the bad-setting cell did not print lossviz's error; it printed:\n{text_of(bad)}"]
+    if "panicked" in text_of(bad):
+        return ["the bad-setting cell panicked instead of returning an error"]
+    if errors_in(after) or "still here: epochs = 20" not in text_of(after):
+        return [f"the cell after the error lost the earlier variables:\n{text_of(after)}"]
+    print("a failing cell keeps the lesson alive: ok", flush=True)
+    return []
+
+
+def check_notebook(path, out_dir):
+    """Runs one notebook; returns a list of problems."""
+    nb = nbformat.read(path, as_version=4)
+    name = os.path.relpath(path, os.path.dirname(os.path.dirname(path)))
+    start = time.monotonic()
+    problems = []
+    try:
+        execute(nb, os.path.dirname(path))
+    except CellTimeoutError as e:
+        problems.append(f"{name}: a cell timed out after {CELL_TIMEOUT} s: {e}")
+    except CellExecutionError as e:
+        problems.append(f"{name}: a cell failed:\n{e}")
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        for err in errors_in(cell):
+            problems.append(f"{name} cell {i}: error output {err.ename}: {err.evalue}")
+        if "scatter" in cell.metadata.get("tags", []):
+            has_png = any("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
+            if not has_png:
+                problems.append(f"{name} cell {i}: a scatter-plot cell produced no image/png output")
+    target = os.path.join(out_dir, name.replace(os.sep, "__"))
+    nbformat.write(nb, target)
+    print(f"{name}: {'ok' if not problems else 'FAILED'} in {time.monotonic() - start:.0f} s "
+          f"(executed copy: {target})", flush=True)
+    return problems
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in ("--prebuild", "--test"):
+        sys.exit(__doc__)
+    mode, repo = sys.argv[1], os.path.abspath(sys.argv[2])
+    if mode == "--prebuild":
+        time_start(repo, "first start after a change")
+        time_start(repo, "warm")
+        return
+    os.environ.update(SMALL)
+    problems = check_recovery(repo)
+    out_dir = tempfile.mkdtemp(prefix="lossviz-notebooks-")
+    notebooks = sorted(glob.glob(os.path.join(repo, "notebooks", "**", "*.ipynb"), recursive=True))
+    if not notebooks:
+        problems.append("no notebooks found under notebooks/")
+    for path in notebooks:
+        problems += check_notebook(path, out_dir)
+    if problems:
+        print("\n".join(["", "notebook problems:"] + problems), file=sys.stderr)
+        sys.exit(1)
+    print(f"all {len(notebooks)} notebooks ran cleanly", flush=True)
+
+
+if __name__ == "__main__":
+    main()
