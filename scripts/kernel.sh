@@ -56,9 +56,11 @@ echo "lossviz kernel: 8 kernels are already running; shut one down and try again
 exit 1
 LAUNCHER
   chmod +x "$KERNEL_HOME/lossviz-kernel"
-  # offline: after the set-up every crate is in cargo's cache, so the kernel never needs
-  # the network.
-  printf '[evcxr]\noffline_mode = true\n' > "$KERNEL_HOME/evcxr-config/evcxr.toml"
+  # offline_mode: after the set-up every crate is in cargo's cache, so the kernel never
+  # needs the network. allow_static_linking = false makes evcxr build every dependency as
+  # a dylib: libtorch's C++ wrapper (libtch.a) is then linked once into torch-sys's dylib
+  # instead of whole-archived into the library of every single cell (seconds per cell).
+  printf '[evcxr]\noffline_mode = true\nallow_static_linking = false\n' > "$KERNEL_HOME/evcxr-config/evcxr.toml"
   # evcxr's code libraries find Rust's libstd through a relative rpath that is off by one
   # folder when the build folder and the toolchain share a parent (both under $HOME), so
   # the toolchain's library folder goes on the library path as well.
