@@ -26,7 +26,8 @@ say() { printf '\033[1m[kernel-setup]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[kernel-setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$CACHE"
-LIBTORCH_DIR="$CACHE/libtorch-$TORCH_VERSION-$FLAVOUR"
+# The CPU build is assembled here; the CUDA one stays inside its virtualenv (see below).
+LIBTORCH_DIR="$CACHE/libtorch-$TORCH_VERSION-cpu"
 
 # A Python that can make virtual environments; pip verifies every wheel's hash against the
 # index, which is the download check for libtorch.
@@ -102,22 +103,24 @@ PY
   say "libtorch $TORCH_VERSION (CPU) ready in $LIBTORCH_DIR"
 }
 
-# CUDA: the whole torch wheel with its nvidia-* dependencies in a virtualenv; its RPATHs
-# ($ORIGIN/../../nvidia/...) then resolve by themselves. Several gigabytes, so opt-in.
+# CUDA: the whole torch wheel with its nvidia-* dependencies in a virtualenv. libtorch is
+# used where pip put it, because its RPATHs ($ORIGIN/../../nvidia/...) only resolve from
+# there (a symlink elsewhere would change $ORIGIN). Several gigabytes, so opt-in.
 install_libtorch_cuda() {
-  [ -f "$LIBTORCH_DIR/.complete" ] && return 0
+  local venv="$CACHE/torch-cuda-venv" where="$CACHE/torch-cuda-venv/.torch-dir"
+  if [ -f "$where" ] && [ -f "$(cat "$where")/lib/libtorch_cuda.so" ]; then
+    LIBTORCH_DIR="$(cat "$where")"; return 0
+  fi
   local py; py="$(pick_python)"
-  local venv="$CACHE/torch-cuda-venv"
   say "installing torch==$TORCH_VERSION with CUDA from PyPI into $venv (several GB, once)"
   [ -x "$venv/bin/pip" ] || "$py" -m venv "$venv"
   "$venv/bin/pip" install -q "torch==$TORCH_VERSION" || die "pip could not install torch==$TORCH_VERSION"
   local torch_dir
-  torch_dir="$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"
+  torch_dir="$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')" \
+    || die "torch installed but does not import; remove $venv and rerun"
   [ -f "$torch_dir/lib/libtorch_cuda.so" ] || die "$torch_dir/lib has no libtorch_cuda.so: not a CUDA build"
-  rm -rf "$LIBTORCH_DIR"; mkdir -p "$LIBTORCH_DIR"
-  ln -s "$torch_dir/lib" "$LIBTORCH_DIR/lib"
-  ln -s "$torch_dir/include" "$LIBTORCH_DIR/include"
-  touch "$LIBTORCH_DIR/.complete"
+  echo "$torch_dir" > "$where"
+  LIBTORCH_DIR="$torch_dir"
   say "libtorch $TORCH_VERSION (CUDA) ready in $LIBTORCH_DIR"
 }
 
