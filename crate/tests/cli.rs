@@ -1,0 +1,108 @@
+//! The `lossviz` command end to end: exit codes, messages, and the files `compare` writes.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use lossviz::data::{encode_idx, FILES};
+
+fn lossviz(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lossviz"))
+        .args(args)
+        .env_remove("LOSSVIZ_DATA")
+        .env("LOSSVIZ_DEVICE", "cpu")
+        .output()
+        .expect("the lossviz binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lossviz-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// 60 images per split; each class is a horizontal bar at its own height.
+fn write_dataset(dir: &Path) {
+    let n = 60;
+    let labels: Vec<u8> = (0..n).map(|i| (i * 7 % 10) as u8).collect();
+    let mut images = vec![0u8; n * 28 * 28];
+    for (i, &l) in labels.iter().enumerate() {
+        let row = 2 + 2 * l as usize;
+        for c in 4..24 {
+            images[i * 784 + row * 28 + c] = 255;
+        }
+    }
+    for (name, bytes) in [
+        (FILES[0], encode_idx(&[n, 28, 28], &images)),
+        (FILES[1], encode_idx(&[n], &labels)),
+        (FILES[2], encode_idx(&[n, 28, 28], &images)),
+        (FILES[3], encode_idx(&[n], &labels)),
+    ] {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+#[test]
+fn bad_arguments_print_usage_and_exit_2() {
+    for args in [&[][..], &["compare"], &["compare", "--dataset", "cifar"], &["compare", "--dataset", "mnist", "--epochs", "x"], &["fly"]] {
+        let out = lossviz(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("usage:"), "{args:?}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn missing_or_broken_data_is_an_error_with_exit_1_not_a_panic() {
+    let missing = temp_dir("missing").join("no-such-folder");
+    let out = lossviz(&["compare", "--dataset", "mnist", "--data", missing.to_str().unwrap(), "--out", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("MNIST not found") && stderr(&out).contains("no-such-folder"), "{}", stderr(&out));
+
+    let broken = temp_dir("broken");
+    write_dataset(&broken);
+    std::fs::write(broken.join(FILES[3]), encode_idx(&[60], &[11; 60])).unwrap();
+    let out = lossviz(&["compare", "--dataset", "mnist", "--data", broken.to_str().unwrap(), "--out", broken.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("label 11 at index 0"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
+fn compare_writes_every_file_and_repeats_itself_exactly() {
+    let data = temp_dir("data");
+    write_dataset(&data);
+    let run = |name: &str| {
+        let out_dir = temp_dir(name);
+        let out = lossviz(&["compare", "--dataset", "mnist", "--data", data.to_str().unwrap(), "--epochs", "2", "--seed", "7", "--out", out_dir.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        for file in ["xent.png", "center.png", "pc.png", "grid.png", "curves.png", "report.json"] {
+            let bytes = std::fs::read(out_dir.join(file)).unwrap_or_else(|_| panic!("{file} missing"));
+            if file.ends_with(".png") {
+                assert!(image::load_from_memory(&bytes).is_ok(), "{file} is not a PNG");
+            }
+        }
+        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+        report
+    };
+    let report = run("out-a");
+    assert_eq!(report["dataset"], "mnist");
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.iter().map(|r| r["name"].as_str().unwrap()).collect::<Vec<_>>(), ["xent", "center", "pc"]);
+    for r in runs {
+        let acc = r["test_accuracy"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&acc));
+        assert_eq!(r["epoch_seconds"].as_array().unwrap().len(), 2);
+        assert!(r["eval_seconds"].as_f64().unwrap() >= 0.0);
+        for key in ["scatter_ratio", "nearest_center_accuracy", "mean_distance_to_center", "min_center_distance", "mean_center_distance", "silhouette"] {
+            assert!(r["metrics"][key].is_number(), "{key} missing in {}", r["metrics"]);
+        }
+    }
+    let again = run("out-b");
+    for (a, b) in runs.iter().zip(again["runs"].as_array().unwrap()) {
+        assert_eq!(a["metrics"], b["metrics"], "same seed, different features");
+        assert_eq!(a["test_accuracy"], b["test_accuracy"]);
+    }
+}
