@@ -170,6 +170,10 @@ pub(crate) mod tests {
         dir
     }
 
+    fn load_error(dir: &Path) -> String {
+        Dataset::load(DatasetKind::Mnist, Some(dir), None).unwrap_err().to_string()
+    }
+
     #[test]
     fn loads_gzipped_and_raw_files_scaled_to_unit_range() {
         for gzip in [true, false] {
@@ -187,7 +191,7 @@ pub(crate) mod tests {
     #[test]
     fn missing_folder_names_where_it_looked_and_what_to_do() {
         let dir = temp_dir("missing").join("nowhere");
-        let err = Dataset::load(DatasetKind::Mnist, Some(&dir), None).unwrap_err().to_string();
+        let err = load_error(&dir);
         assert!(err.contains("MNIST not found"), "{err}");
         assert!(err.contains("nowhere"), "{err}");
         assert!(err.contains("fashion-mnist"), "{err}");
@@ -202,7 +206,7 @@ pub(crate) mod tests {
         let cut = bytes.len() / 2;
         bytes.truncate(cut);
         std::fs::write(&path, bytes).unwrap();
-        let err = Dataset::load(DatasetKind::Mnist, Some(&dir), None).unwrap_err().to_string();
+        let err = load_error(&dir);
         assert!(err.contains("corrupt gzip") && err.contains(FILES[0]), "{err}");
     }
 
@@ -213,7 +217,7 @@ pub(crate) mod tests {
         let path = dir.join(FILES[2]);
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
-        let err = Dataset::load(DatasetKind::Mnist, Some(&dir), None).unwrap_err().to_string();
+        let err = load_error(&dir);
         assert!(err.contains("truncated") && err.contains(FILES[2]), "{err}");
     }
 
@@ -223,7 +227,7 @@ pub(crate) mod tests {
         write_tiny_dataset(&dir, 10, false);
         // A label file where an image file belongs.
         std::fs::copy(dir.join(FILES[1]), dir.join(FILES[0])).unwrap();
-        let err = Dataset::load(DatasetKind::Mnist, Some(&dir), None).unwrap_err().to_string();
+        let err = load_error(&dir);
         assert!(err.contains("wrong magic number") && err.contains(FILES[0]), "{err}");
     }
 
@@ -232,7 +236,7 @@ pub(crate) mod tests {
         let dir = temp_dir("count");
         write_tiny_dataset(&dir, 10, false);
         std::fs::write(dir.join(FILES[1]), encode_idx(&[9], &[0; 9])).unwrap();
-        let err = Dataset::load(DatasetKind::Mnist, Some(&dir), None).unwrap_err().to_string();
+        let err = load_error(&dir);
         assert!(err.contains("holds 9 labels but") && err.contains("10 images"), "{err}");
     }
 
@@ -243,7 +247,7 @@ pub(crate) mod tests {
         let mut labels = vec![1u8; 10];
         labels[7] = 12;
         std::fs::write(dir.join(FILES[3]), encode_idx(&[10], &labels)).unwrap();
-        let err = Dataset::load(DatasetKind::Mnist, Some(&dir), None).unwrap_err().to_string();
+        let err = load_error(&dir);
         assert!(err.contains("label 12 at index 7") && err.contains(FILES[3]), "{err}");
     }
 

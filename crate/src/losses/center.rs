@@ -39,15 +39,8 @@ impl CenterLoss {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::losses::gradcheck;
+    use crate::losses::test_support::{gradcheck, hand_example};
     use tch::{Device, Kind};
-
-    fn hand_example() -> (Tensor, Tensor, Tensor) {
-        let x = Tensor::from_slice(&[1.0f64, 0.0, 0.0, 2.0]).view([2, 2]);
-        let y = Tensor::from_slice(&[0i64, 1]);
-        let c = Tensor::from_slice(&[0.0f64, 0.0, 1.0, 1.0]).view([2, 2]);
-        (x, y, c)
-    }
 
     #[test]
     fn matches_the_hand_worked_value() {
@@ -60,8 +53,8 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         let (x, y, c) = hand_example();
-        gradcheck::check(|c| CenterLoss { centers: c.shallow_clone() }.forward(&x, &y).unwrap(), &c);
-        gradcheck::check(|x| CenterLoss { centers: c.shallow_clone() }.forward(x, &y).unwrap(), &x);
+        gradcheck(|c| CenterLoss { centers: c.shallow_clone() }.forward(&x, &y).unwrap(), &c);
+        gradcheck(|x| CenterLoss { centers: c.shallow_clone() }.forward(x, &y).unwrap(), &x);
     }
 
     #[test]

@@ -39,11 +39,20 @@ fn check_inputs(features: &Tensor, labels: &Tensor, centers: &Tensor) -> Result<
 }
 
 #[cfg(test)]
-mod gradcheck {
+mod test_support {
     use tch::{Kind, Tensor};
 
+    /// Features (1,0) of class 0 and (0,2) of class 1; centers (0,0) and (1,1). Small
+    /// enough that every loss's value can be worked out by hand in its test.
+    pub fn hand_example() -> (Tensor, Tensor, Tensor) {
+        let x = Tensor::from_slice(&[1.0f64, 0.0, 0.0, 2.0]).view([2, 2]);
+        let y = Tensor::from_slice(&[0i64, 1]);
+        let c = Tensor::from_slice(&[0.0f64, 0.0, 1.0, 1.0]).view([2, 2]);
+        (x, y, c)
+    }
+
     /// Compares autograd's gradient of `f` at `x` with central finite differences (f64).
-    pub fn check(f: impl Fn(&Tensor) -> Tensor, x: &Tensor) {
+    pub fn gradcheck(f: impl Fn(&Tensor) -> Tensor, x: &Tensor) {
         let x = x.to_kind(Kind::Double).detach().set_requires_grad(true);
         let y = f(&x);
         y.backward();

@@ -111,15 +111,8 @@ fn spread_term(centers: &Tensor, cap: f64) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::losses::gradcheck;
+    use crate::losses::test_support::{gradcheck, hand_example};
     use tch::{Device, Kind};
-
-    fn hand_example() -> (Tensor, Tensor, Tensor) {
-        let x = Tensor::from_slice(&[1.0f64, 0.0, 0.0, 2.0]).view([2, 2]);
-        let y = Tensor::from_slice(&[0i64, 1]);
-        let c = Tensor::from_slice(&[0.0f64, 0.0, 1.0, 1.0]).view([2, 2]);
-        (x, y, c)
-    }
 
     fn pc(c: &Tensor, variant: PcVariant) -> PcLoss {
         PcLoss { centers: c.shallow_clone(), variant }
@@ -190,8 +183,8 @@ mod tests {
     fn gradients_match_finite_differences() {
         let (x, y, c) = hand_example();
         for variant in [PcVariant::Original, PcVariant::Bounded { margin: 1.5 }] {
-            gradcheck::check(|c| pc(c, variant).forward(&x, &y).unwrap(), &(&c + 0.1));
-            gradcheck::check(|x| pc(&c, variant).forward(x, &y).unwrap(), &x);
+            gradcheck(|c| pc(c, variant).forward(&x, &y).unwrap(), &(&c + 0.1));
+            gradcheck(|x| pc(&c, variant).forward(x, &y).unwrap(), &x);
         }
     }
 
