@@ -57,10 +57,10 @@ exit 1
 LAUNCHER
   chmod +x "$KERNEL_HOME/lossviz-kernel"
   # offline_mode: after the set-up every crate is in cargo's cache, so the kernel never
-  # needs the network. allow_static_linking = false makes evcxr build every dependency as
-  # a dylib: libtorch's C++ wrapper (libtch.a) is then linked once into torch-sys's dylib
-  # instead of whole-archived into the library of every single cell (seconds per cell).
-  printf '[evcxr]\noffline_mode = true\nallow_static_linking = false\n' > "$KERNEL_HOME/evcxr-config/evcxr.toml"
+  # needs the network. (evcxr's allow_static_linking = false, which would build the
+  # dependencies as dylibs, fails on lossviz: "only metadata stub found for dylib
+  # dependency core".)
+  printf '[evcxr]\noffline_mode = true\n' > "$KERNEL_HOME/evcxr-config/evcxr.toml"
   # evcxr's code libraries find Rust's libstd through a relative rpath that is off by one
   # folder when the build folder and the toolchain share a parent (both under $HOME), so
   # the toolchain's library folder goes on the library path as well.
@@ -103,6 +103,8 @@ prebuild_kernel() {
 
 install_kernel() {
   command -v flock >/dev/null || die "flock (util-linux) is needed"
+  # evcxr links each cell with mold when it finds it: much faster than the default linker.
+  apt_install mold || say "mold not installed; notebook cells will link more slowly"
   install_venv
   install_evcxr
   write_kernel
