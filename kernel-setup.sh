@@ -223,6 +223,8 @@ case "$COMMAND" in
     (cd "$REPO" && cargo test --release -p lossviz)
     say "running the notebooks"
     run_notebook_tests
+    say "running the lesson in JupyterLab in a headless browser"
+    run_browser_test
     ;;
   lab)
     install_core; source "$REPO/scripts/kernel.sh"; install_kernel

@@ -111,6 +111,26 @@ install_kernel() {
   prebuild_kernel
 }
 
+# Only for the tests: Debian's Chromium and playwright-core (never a test tool's own
+# browser download, which does not work offline).
+install_browser_test() {
+  apt_install chromium chromium-driver || [ -x /usr/bin/chromium ] \
+    || die "Chromium is needed for the browser test (Debian packages chromium, chromium-driver)"
+  command -v npm >/dev/null || die "npm (Node.js) is needed for the browser test"
+  local node="$CACHE/node" want="$REPO/tests/browser/package.json"
+  if cmp -s "$want" "$node/package.json" && [ -f "$node/node_modules/playwright-core/package.json" ]; then
+    return 0
+  fi
+  say "installing playwright-core from npm into $node"
+  mkdir -p "$node" && cp "$want" "$node/package.json"
+  (cd "$node" && npm install --no-audit --no-fund --silent) || die "npm could not install playwright-core"
+}
+
+run_browser_test() {
+  install_browser_test
+  LOSSVIZ_CACHE="$CACHE" node "$REPO/tests/browser/lab_test.mjs" "$REPO"
+}
+
 run_notebook_tests() {
   "$VENV/bin/python" "$REPO/scripts/run_notebooks.py" --test "$REPO"
 }

@@ -1,0 +1,162 @@
+// The lesson as a student runs it: JupyterLab in a real (headless) Chromium.
+//
+//   node tests/browser/lab_test.mjs REPO            (kernel-setup.sh test runs it)
+//   LAB_NOTEBOOK=en/loss_functions.ipynb ...        another notebook
+//
+// Starts JupyterLab from the set-up's virtualenv on 127.0.0.1 (free port, random token) in a
+// temporary copy of notebooks/, opens the Japanese lesson, checks the kernel is "Rust
+// (lossviz)", runs all cells from the menu, waits for the kernel, then checks: no error
+// output, one loaded <img> per scatter-plot cell, the 考察 text rendered. Screenshots go to
+// test-artifacts/browser/. JupyterLab and Chromium are stopped whatever happens.
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+const repo = path.resolve(process.argv[2] ?? ".");
+const cache = process.env.LOSSVIZ_CACHE ?? path.join(os.homedir(), ".cache", "lossviz");
+const notebook = process.env.LAB_NOTEBOOK ?? "ja/loss_functions.ipynb";
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const artifacts = path.join(repo, "test-artifacts", "browser");
+const RUN_TIMEOUT_MS = 20 * 60 * 1000;
+
+function fail(message) {
+  console.error(`browser test: FAILED: ${message}`);
+  process.exitCode = 1;
+}
+
+function loadPlaywright() {
+  const require = createRequire(path.join(cache, "node", "package.json"));
+  try {
+    return require("playwright-core");
+  } catch {
+    throw new Error(`playwright-core is not installed in ${cache}/node; run ./kernel-setup.sh test`);
+  }
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+// notebooks/ copied, crate/ linked beside it, so `:dep lossviz = { path = "../../crate" }`
+// resolves to the same crate the set-up pre-built.
+function stageNotebooks(root) {
+  fs.cpSync(path.join(repo, "notebooks"), path.join(root, "notebooks"), { recursive: true });
+  fs.symlinkSync(path.join(repo, "crate"), path.join(root, "crate"));
+  // Cells outside the viewport stay in the DOM, so every output can be checked.
+  const settings = path.join(root, "settings", "@jupyterlab", "notebook-extension");
+  fs.mkdirSync(settings, { recursive: true });
+  fs.writeFileSync(path.join(settings, "tracker.jupyterlab-settings"), JSON.stringify({ windowingMode: "none" }));
+}
+
+async function waitForServer(url, lab, deadline) {
+  while (Date.now() < deadline) {
+    if (lab.exitCode !== null) throw new Error(`JupyterLab exited with code ${lab.exitCode}`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error("JupyterLab did not answer within 60 s");
+}
+
+async function main() {
+  for (const [what, file] of [["Chromium (Debian package chromium)", chromiumPath], ["JupyterLab", path.join(cache, "venv", "bin", "jupyter")]]) {
+    if (!fs.existsSync(file)) throw new Error(`${what} is missing: ${file} not found; run ./kernel-setup.sh test`);
+  }
+  const { chromium } = loadPlaywright();
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "lossviz-lab-"));
+  stageNotebooks(root);
+  fs.mkdirSync(artifacts, { recursive: true });
+  const port = await freePort();
+  const token = crypto.randomBytes(16).toString("hex");
+  const env = { ...process.env, LOSSVIZ_DATASET: "fashion-mnist", LOSSVIZ_EPOCHS: "1", LOSSVIZ_LIMIT: "1000",
+                JUPYTER_CONFIG_DIR: path.join(root, "jupyter-config") };
+  const lab = spawn(path.join(cache, "venv", "bin", "jupyter"), [
+    "lab", "--no-browser", "--ip=127.0.0.1", `--port=${port}`, `--IdentityProvider.token=${token}`,
+    `--ServerApp.root_dir=${path.join(root, "notebooks")}`, `--LabApp.user_settings_dir=${path.join(root, "settings")}`,
+    `--LabApp.workspaces_dir=${path.join(root, "workspaces")}`,
+    ...(process.getuid() === 0 ? ["--allow-root"] : []),
+  ], { env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  const labLog = fs.createWriteStream(path.join(artifacts, "jupyterlab.log"));
+  lab.stdout.pipe(labLog);
+  lab.stderr.pipe(labLog);
+  let browser;
+  const stopAll = () => {
+    try { process.kill(-lab.pid, "SIGTERM"); } catch {}
+  };
+  process.on("exit", stopAll);
+  for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => { stopAll(); process.exit(130); });
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    await waitForServer(`${base}/api/status?token=${token}`, lab, Date.now() + 60_000);
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", "--disable-quic"],
+    });
+    const context = await browser.newContext({ viewport: { width: 1600, height: 1000 } });
+    const page = await context.newPage();
+    await page.goto(`${base}/lab/tree/${notebook}?token=${token}`);
+    await page.waitForSelector(".jp-Notebook .jp-Cell", { timeout: 120_000 });
+
+    const kernelName = page.locator(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName");
+    await kernelName.filter({ hasText: "Rust (lossviz)" }).waitFor({ timeout: 60_000 });
+    console.log(`kernel shown: ${(await kernelName.textContent()).trim()}`);
+
+    await page.locator(".lm-MenuBar-itemLabel", { hasText: /^Run$/ }).click();
+    await page.locator(".lm-Menu-itemLabel", { hasText: /^Run All Cells$/ }).click();
+    const started = Date.now();
+    // Done when every code cell shows an execution count and none is queued or running.
+    const source = JSON.parse(fs.readFileSync(path.join(repo, "notebooks", notebook), "utf8"));
+    const codeCells = source.cells.filter((c) => c.cell_type === "code").length;
+    await page.waitForFunction((n) => {
+      const prompts = [...document.querySelectorAll(".jp-CodeCell .jp-InputArea-prompt")].map((p) => p.textContent);
+      return prompts.filter((t) => /\[\d+\]/.test(t)).length === n && !prompts.some((t) => t.includes("*"));
+    }, codeCells, { timeout: RUN_TIMEOUT_MS, polling: 1000 });
+    console.log(`all ${codeCells} code cells ran in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+
+    const errorTexts = await page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").allTextContents();
+    if (errorTexts.length > 0) fail(`error outputs in the page:\n${errorTexts.join("\n---\n").slice(0, 4000)}`);
+
+    const all = page.locator(".jp-Notebook .jp-Cell");
+    const scatterIndices = source.cells.map((c, i) => [c, i]).filter(([c]) => (c.metadata.tags ?? []).includes("scatter")).map(([, i]) => i);
+    if ((await all.count()) !== source.cells.length) fail(`the page shows ${await all.count()} cells, the notebook has ${source.cells.length}`);
+    const shots = [];
+    for (const [n, index] of scatterIndices.entries()) {
+      const imgs = all.nth(index).locator(".jp-OutputArea-output img");
+      const count = await imgs.count();
+      if (count !== 1) { fail(`scatter cell ${index} shows ${count} images, expected 1`); continue; }
+      const size = await imgs.first().evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+      if (!(size[0] > 0 && size[1] > 0)) { fail(`scatter cell ${index}: image did not load (${size})`); continue; }
+      await imgs.first().scrollIntoViewIfNeeded();
+      const file = path.join(artifacts, `scatter-${n + 1}-cell-${index}.png`);
+      await imgs.first().screenshot({ path: file });
+      shots.push(`${file} (${size[0]}x${size[1]})`);
+    }
+    const kosatsu = await page.locator(".jp-MarkdownCell .jp-RenderedMarkdown", { hasText: "考察" }).count();
+    if (kosatsu === 0) fail("no rendered markdown cell mentions 考察");
+    const full = path.join(artifacts, "notebook-page.png");
+    await page.screenshot({ path: full, fullPage: true });
+    shots.push(full);
+    console.log(`rendered 考察 cells: ${kosatsu}\nscreenshots:\n  ${shots.join("\n  ")}`);
+  } finally {
+    if (browser) await browser.close().catch(() => {});
+    stopAll();
+    await new Promise((r) => setTimeout(r, 1000));
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+  if (!process.exitCode) console.log("browser test: ok");
+}
+
+main().catch((e) => { fail(e.message); });
