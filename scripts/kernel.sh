@@ -92,7 +92,7 @@ PY
 # new kernel only links. Re-run whenever the crate changed (cargo decides what to rebuild).
 prebuild_kernel() {
   local stamp="$CACHE/evcxr-build/prebuilt" want
-  want="$( (cd "$REPO" && find crate -type f \( -name '*.rs' -o -name Cargo.toml \) | sort | xargs sha256sum;
+  want="$( (echo "$REPO"; cd "$REPO" && find crate -type f \( -name '*.rs' -o -name Cargo.toml \) | sort | xargs sha256sum;
             sha256sum "$REPO/Cargo.lock" "$KERNEL_HOME/spec/kernel.json" "$KERNEL_HOME/evcxr-config/evcxr.toml") | sha256sum)"
   [ -d "$CACHE/evcxr-build/slot-0/target" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
   say "pre-building lossviz inside the kernel (minutes the first time, seconds after)"

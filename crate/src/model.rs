@@ -2,7 +2,7 @@
 //! ReLU and 2x2 max-pooling, a global average pool, then `fc1` down to `hidden_dim`
 //! features and `fc2` up to the class scores. `hidden_dim = 2` is what makes the feature
 //! space drawable as a scatter plot.
-use tch::{nn, Tensor};
+use tch::{nn, Kind, Tensor};
 
 use crate::error::{Error, Result};
 
@@ -75,6 +75,13 @@ impl Cnn {
                 &format!("expected [batch, {}, height, width] with height and width >= 8", self.config.in_channels),
             ));
         }
+        if x.kind() != Kind::Float || x.device() != self.conv1.ws.device() {
+            return Err(Error::setting(
+                "input tensor",
+                format!("{:?} on {:?}", x.kind(), x.device()),
+                &format!("expected Float on {:?} (use .to_kind(Kind::Float) and .to_device(...))", self.conv1.ws.device()),
+            ));
+        }
         let h = x.apply(&self.conv1).relu().max_pool2d_default(2);
         let h = h.apply(&self.conv2).relu().max_pool2d_default(2);
         let h = h.apply(&self.conv3).relu().max_pool2d_default(2);
@@ -88,7 +95,7 @@ impl Cnn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::{Device, Kind};
+    use tch::Device;
 
     #[test]
     fn forward_gives_logits_and_hidden_features() {
@@ -111,5 +118,7 @@ mod tests {
         let model = Cnn::new(&vs.root(), ModelConfig::default()).unwrap();
         let err = model.forward(&Tensor::zeros([2, 3, 28, 28], (Kind::Float, Device::Cpu))).unwrap_err();
         assert!(err.to_string().contains("[2, 3, 28, 28]"), "{err}");
+        let err = model.forward(&Tensor::zeros([2, 1, 28, 28], (Kind::Double, Device::Cpu))).unwrap_err();
+        assert!(err.to_string().contains("Double on Cpu"), "{err}");
     }
 }
