@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use lossviz::data::{locate, Dataset, DatasetKind};
 use lossviz::device::{default_device, describe};
+use lossviz::losses::PcVariant;
 use lossviz::error::Result;
 use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
 use lossviz::report::{run_experiment, Report};
@@ -12,15 +13,18 @@ use lossviz::training::{print_progress, TrainConfig};
 const USAGE: &str = "\
 usage:
   lossviz compare --dataset mnist|fashion-mnist [--data DIR] [--epochs N] [--limit N]
-                  [--seed N] [--out DIR]
+                  [--seed N] [--out DIR] [--runs xent,center,pc] [--pc-variant NAME]
       Trains the lesson's three networks (cross-entropy; + Center Loss; + PC Loss) and
       writes xent.png, center.png, pc.png, grid.png, curves.png and report.json to --out
       (default: out). --epochs defaults to the original's 20; --limit keeps the first N
-      samples of each split.
+      samples of each split; --runs picks some of the three; --pc-variant is original
+      (the lesson's formula, the default), bounded or bounded:<margin>.
   lossviz locate --dataset mnist|fashion-mnist [--data DIR]
       Prints the folder the data would be read from.
   lossviz self-check
       Checks that libtorch loads and computes.";
+
+const RUNS: [&str; 3] = ["xent", "center", "pc"];
 
 struct Args {
     command: String,
@@ -30,6 +34,8 @@ struct Args {
     limit: Option<usize>,
     seed: u64,
     out: PathBuf,
+    runs: Vec<String>,
+    pc_variant: PcVariant,
 }
 
 /// Parses the command line; `Err` holds the message for the usage error.
@@ -39,7 +45,17 @@ fn parse(argv: &[String]) -> std::result::Result<Args, String> {
     if !["compare", "locate", "self-check"].contains(&command.as_str()) {
         return Err(format!("unknown command '{command}'"));
     }
-    let mut args = Args { command, dataset: None, data: None, epochs: 20, limit: None, seed: 0, out: PathBuf::from("out") };
+    let mut args = Args {
+        command,
+        dataset: None,
+        data: None,
+        epochs: 20,
+        limit: None,
+        seed: 0,
+        out: PathBuf::from("out"),
+        runs: RUNS.iter().map(|r| r.to_string()).collect(),
+        pc_variant: PcVariant::Original,
+    };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         fn number<T: std::str::FromStr>(flag: &str, v: &str) -> std::result::Result<T, String> {
@@ -52,6 +68,13 @@ fn parse(argv: &[String]) -> std::result::Result<Args, String> {
             "--limit" => args.limit = Some(number(flag, value()?)?),
             "--seed" => args.seed = number(flag, value()?)?,
             "--out" => args.out = PathBuf::from(value()?),
+            "--runs" => {
+                args.runs = value()?.split(',').map(|r| r.trim().to_string()).collect();
+                if let Some(bad) = args.runs.iter().find(|r| !RUNS.contains(&r.as_str())) {
+                    return Err(format!("--runs: unknown run '{bad}' (expected some of xent,center,pc)"));
+                }
+            }
+            "--pc-variant" => args.pc_variant = value()?.parse().map_err(|e: lossviz::error::Error| e.to_string())?,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option '{other}'")),
         }
@@ -75,11 +98,16 @@ fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
     );
     std::fs::create_dir_all(&args.out).map_err(|source| lossviz::error::Error::Io { path: args.out.clone(), source })?;
     let base = TrainConfig { epochs: args.epochs, seed: args.seed, ..TrainConfig::default() };
+    let mut with_pc = base.clone().with_center_and_pc();
+    if let Some(pc) = with_pc.pc.as_mut() {
+        pc.variant = args.pc_variant;
+    }
     let experiments = [
         ("xent", "Cross entropy", base.clone()),
-        ("center", "+ Center Loss", base.clone().with_center()),
-        ("pc", "+ Center Loss + PC Loss", base.with_center_and_pc()),
+        ("center", "+ Center Loss", base.with_center()),
+        ("pc", "+ Center Loss + PC Loss", with_pc),
     ];
+    let experiments = experiments.into_iter().filter(|(name, ..)| args.runs.iter().any(|r| r == name));
     let names = dataset.class_names();
     let mut runs = Vec::new();
     for (name, title, config) in experiments {

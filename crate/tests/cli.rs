@@ -47,7 +47,7 @@ fn write_dataset(dir: &Path) {
 
 #[test]
 fn bad_arguments_print_usage_and_exit_2() {
-    for args in [&[][..], &["compare"], &["compare", "--dataset", "cifar"], &["compare", "--dataset", "mnist", "--epochs", "x"], &["fly"]] {
+    for args in [&[][..], &["compare"], &["compare", "--dataset", "cifar"], &["compare", "--dataset", "mnist", "--epochs", "x"], &["compare", "--dataset", "mnist", "--runs", "xent,svm"], &["compare", "--dataset", "mnist", "--pc-variant", "bounded:0"], &["fly"]] {
         let out = lossviz(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains("usage:"), "{args:?}: {}", stderr(&out));
@@ -68,6 +68,21 @@ fn missing_or_broken_data_is_an_error_with_exit_1_not_a_panic() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("label 11 at index 0"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
+fn runs_and_pc_variant_select_what_is_trained() {
+    let data = temp_dir("select-data");
+    write_dataset(&data);
+    let out_dir = temp_dir("select-out");
+    let out = lossviz(&["compare", "--dataset", "mnist", "--data", data.to_str().unwrap(), "--epochs", "1", "--runs", "pc", "--pc-variant", "bounded:3", "--out", out_dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["name"], "pc");
+    assert_eq!(runs[0]["config"]["pc"]["variant"], serde_json::json!({"bounded": {"margin": 3.0}}));
+    assert!(!out_dir.join("xent.png").exists());
 }
 
 #[test]
