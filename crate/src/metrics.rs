@@ -113,7 +113,8 @@ fn silhouette(f: &Features) -> f64 {
             .filter(|&c| c != own && counts[c] > 0)
             .map(|c| sums[c] / counts[c] as f64)
             .fold(f64::INFINITY, f64::min);
-        if b.is_finite() {
+        // All points in one spot (a collapsed network): no separation, 0 rather than 0/0.
+        if b.is_finite() && a.max(b) > 0.0 {
             total += (b - a) / a.max(b);
         }
     }
@@ -168,6 +169,14 @@ mod tests {
         let f = features(&[(0.0, 0.0, 0), (1.0, 0.0, 0), (4.0, 0.0, 1), (5.0, 0.0, 1)]);
         let expected = (7.0 / 9.0 + 5.0 / 7.0) / 2.0;
         assert!((feature_metrics(&f).silhouette - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn collapsed_features_score_zero_not_nan() {
+        let f = features(&[(3.0, 3.0, 0), (3.0, 3.0, 0), (3.0, 3.0, 1), (3.0, 3.0, 1)]);
+        let m = feature_metrics(&f);
+        assert_eq!(m.silhouette, 0.0);
+        assert_eq!(m.min_center_distance, 0.0);
     }
 
     #[test]
