@@ -210,7 +210,8 @@ case "$COMMAND" in
       if "$REPO/target/release/lossviz" locate --dataset mnist >/dev/null 2>&1; then
         args=(--dataset mnist "${args[@]}")
       else
-        say "MNIST not found; running on Fashion-MNIST (see above for how to add MNIST)"
+        say "MNIST not found; running on Fashion-MNIST. To add MNIST, run this set-up while online,"
+        say "or copy its four IDX files into $CACHE/data/mnist (or set LOSSVIZ_DATA)."
         args=(--dataset fashion-mnist "${args[@]}")
       fi
     fi

@@ -142,7 +142,7 @@ fn self_check() -> Result<()> {
     let a = tch::Tensor::f_from_slice(&[1.0f32, 2.0, 3.0]).and_then(|t| t.f_to_device(device));
     let value = a.and_then(|a| a.f_dot(&a)).map(|t| t.double_value(&[]));
     match value {
-        Ok(v) if v == 14.0 => {
+        Ok(14.0) => {
             println!("libtorch OK: {}", describe(device));
             Ok(())
         }

@@ -6,6 +6,9 @@ use super::{draw_legend, plot_err, Figure, FONT, TAB10};
 use crate::error::{Error, Result};
 use crate::features::Features;
 
+/// The (low, high) ends of one axis.
+type AxisRange = (f32, f32);
+
 /// How features become plot coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Normalize {
@@ -25,7 +28,7 @@ impl Normalize {
     }
 
     /// Maps points into the ranges the panel will show.
-    fn apply(self, pts: &[(f32, f32)]) -> (Vec<(f32, f32)>, (f32, f32), (f32, f32)) {
+    fn apply(self, pts: &[(f32, f32)]) -> (Vec<(f32, f32)>, AxisRange, AxisRange) {
         let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
         for &(x, y) in pts.iter().filter(|p| p.0.is_finite() && p.1.is_finite()) {
             (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
