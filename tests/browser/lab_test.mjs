@@ -57,6 +57,10 @@ function stageNotebooks(root) {
   const settings = path.join(root, "settings", "@jupyterlab", "notebook-extension");
   fs.mkdirSync(settings, { recursive: true });
   fs.writeFileSync(path.join(settings, "tracker.jupyterlab-settings"), JSON.stringify({ windowingMode: "none" }));
+  // No "get notified about Jupyter news?" prompt over the screenshots (and no fetch to the internet).
+  const apputils = path.join(root, "settings", "@jupyterlab", "apputils-extension");
+  fs.mkdirSync(apputils, { recursive: true });
+  fs.writeFileSync(path.join(apputils, "notification.jupyterlab-settings"), JSON.stringify({ fetchNews: "false" }));
 }
 
 async function waitForServer(url, lab, deadline) {
