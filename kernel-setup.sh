@@ -201,8 +201,16 @@ install_core() {
   build_crate
 }
 
+# The kernel, JupyterLab and the notebook tests.
+source "$REPO/scripts/kernel.sh"
+
+install_all() {
+  install_core
+  install_kernel
+}
+
 case "$COMMAND" in
-  install) install_core; source "$REPO/scripts/kernel.sh"; install_kernel ;;
+  install) install_all ;;
   run)
     install_core
     args=("$@")
@@ -219,7 +227,7 @@ case "$COMMAND" in
     exec "$REPO/target/release/lossviz" compare "${args[@]}"
     ;;
   test)
-    install_core; source "$REPO/scripts/kernel.sh"; install_kernel
+    install_all
     say "running the crate's tests"
     (cd "$REPO" && cargo test --release -p lossviz)
     say "running the notebooks"
@@ -228,8 +236,8 @@ case "$COMMAND" in
     run_browser_test
     ;;
   lab)
-    install_core; source "$REPO/scripts/kernel.sh"; install_kernel
-    exec "$CACHE/venv/bin/jupyter" lab --notebook-dir="$REPO/notebooks" "$@"
+    install_all
+    exec "$VENV/bin/jupyter" lab --notebook-dir="$REPO/notebooks" "$@"
     ;;
   *) die "unknown command '$COMMAND'; use one of: install, run, test, lab (optionally after --cuda)" ;;
 esac

@@ -126,11 +126,14 @@ install_browser_test() {
   (cd "$node" && npm install --no-audit --no-fund --silent) || die "npm could not install playwright-core"
 }
 
+# The small settings both notebook tests run the lesson at: minutes on two cores.
+SMALL_SETTINGS=(LOSSVIZ_DATASET=fashion-mnist LOSSVIZ_EPOCHS=1 LOSSVIZ_LIMIT=1000)
+
 run_browser_test() {
   install_browser_test
-  LOSSVIZ_CACHE="$CACHE" node "$REPO/tests/browser/lab_test.mjs" "$REPO"
+  env "${SMALL_SETTINGS[@]}" LOSSVIZ_CACHE="$CACHE" node "$REPO/tests/browser/lab_test.mjs" "$REPO"
 }
 
 run_notebook_tests() {
-  "$VENV/bin/python" "$REPO/scripts/run_notebooks.py" --test "$REPO"
+  env "${SMALL_SETTINGS[@]}" "$VENV/bin/python" "$REPO/scripts/run_notebooks.py" --test "$REPO"
 }

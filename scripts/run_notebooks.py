@@ -1,7 +1,8 @@
 """Executes the lesson's notebooks with the "Rust (lossviz)" kernel, headless.
 
   run_notebooks.py --prebuild REPO   build lossviz inside the kernel once; print start times
-  run_notebooks.py --test REPO       run every notebook at small settings and check it
+  run_notebooks.py --test REPO       run every notebook and check it (kernel-setup.sh test
+                                     sets LOSSVIZ_* to small settings first)
 
 A notebook runs with its own folder as the working directory (so its relative `:dep` path
 resolves), and its executed copy is written to a temporary folder, never into git.
@@ -17,8 +18,6 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 KERNEL = "lossviz-rust"
-# Small settings: the whole lesson in minutes on two cores.
-SMALL = {"LOSSVIZ_DATASET": "fashion-mnist", "LOSSVIZ_EPOCHS": "1", "LOSSVIZ_LIMIT": "1000"}
 CELL_TIMEOUT = 900
 START_TIMEOUT = 300
 
@@ -54,11 +53,15 @@ def errors_in(cell):
     return [o for o in cell.get("outputs", []) if o.output_type == "error"]
 
 
+def load_lossviz(repo):
+    """The first cell of a generated notebook: lossviz from this checkout."""
+    crate = os.path.join(repo, "crate")
+    return f':dep lossviz = {{ path = "{crate}" }}\nuse lossviz::prelude::*;'
+
+
 def time_start(repo, label):
     """Seconds from starting a fresh kernel to `lossviz` loaded and usable."""
-    crate = os.path.join(repo, "crate")
-    nb = code_notebook(f':dep lossviz = {{ path = "{crate}" }}\n'
-                       "use lossviz::prelude::*;\nprintln!(\"lossviz loaded\");")
+    nb = code_notebook(load_lossviz(repo) + '\nprintln!("lossviz loaded");')
     start = time.monotonic()
     execute(nb, repo)
     seconds = time.monotonic() - start
@@ -71,9 +74,8 @@ def time_start(repo, label):
 
 def check_recovery(repo):
     """A cell given a bad setting prints lossviz's error; later cells keep the variables."""
-    crate = os.path.join(repo, "crate")
     nb = code_notebook(
-        f':dep lossviz = {{ path = "{crate}" }}\nuse lossviz::prelude::*;',
+        load_lossviz(repo),
         "let config = TrainConfig::default();\nlet device = Device::Cpu;",
         "let broken = Experiment::new(TrainConfig { lr: -1.0, ..config.clone() }, device)?;",
         "println!(\"still here: epochs = {}\", config.epochs);",
@@ -126,7 +128,6 @@ def main():
         time_start(repo, "first start after a change")
         time_start(repo, "warm")
         return
-    os.environ.update(SMALL)
     problems = check_recovery(repo)
     out_dir = tempfile.mkdtemp(prefix="lossviz-notebooks-")
     notebooks = sorted(glob.glob(os.path.join(repo, "notebooks", "**", "*.ipynb"), recursive=True))

@@ -8,7 +8,7 @@ use lossviz::losses::PcVariant;
 use lossviz::error::Result;
 use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
 use lossviz::report::{run_experiment, Report};
-use lossviz::training::{print_progress, TrainConfig};
+use lossviz::training::{print_progress, PcConfig, TrainConfig};
 
 const USAGE: &str = "\
 usage:
@@ -98,14 +98,11 @@ fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
     );
     std::fs::create_dir_all(&args.out).map_err(|source| lossviz::error::Error::Io { path: args.out.clone(), source })?;
     let base = TrainConfig { epochs: args.epochs, seed: args.seed, ..TrainConfig::default() };
-    let mut with_pc = base.clone().with_center_and_pc();
-    if let Some(pc) = with_pc.pc.as_mut() {
-        pc.variant = args.pc_variant;
-    }
+    let pc = PcConfig { variant: args.pc_variant, ..PcConfig::default() };
     let experiments = [
         ("xent", "Cross entropy", base.clone()),
-        ("center", "+ Center Loss", base.with_center()),
-        ("pc", "+ Center Loss + PC Loss", with_pc),
+        ("center", "+ Center Loss", base.clone().with_center()),
+        ("pc", "+ Center Loss + PC Loss", TrainConfig { pc: Some(pc), ..base.with_center() }),
     ];
     let experiments = experiments.into_iter().filter(|(name, ..)| args.runs.iter().any(|r| r == name));
     let names = dataset.class_names();

@@ -1,6 +1,7 @@
 // The lesson as a student runs it: JupyterLab in a real (headless) Chromium.
 //
-//   node tests/browser/lab_test.mjs REPO            (kernel-setup.sh test runs it)
+//   node tests/browser/lab_test.mjs REPO            (kernel-setup.sh test runs it, with
+//                                                    LOSSVIZ_* set to small settings)
 //   LAB_NOTEBOOK=en/loss_functions.ipynb ...        another notebook
 //
 // Starts JupyterLab from the set-up's virtualenv on 127.0.0.1 (free port, random token) in a
@@ -84,8 +85,7 @@ async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   const port = await freePort();
   const token = crypto.randomBytes(16).toString("hex");
-  const env = { ...process.env, LOSSVIZ_DATASET: "fashion-mnist", LOSSVIZ_EPOCHS: "1", LOSSVIZ_LIMIT: "1000",
-                JUPYTER_CONFIG_DIR: path.join(root, "jupyter-config") };
+  const env = { ...process.env, JUPYTER_CONFIG_DIR: path.join(root, "jupyter-config") };
   const lab = spawn(path.join(cache, "venv", "bin", "jupyter"), [
     "lab", "--no-browser", "--ip=127.0.0.1", `--port=${port}`, `--IdentityProvider.token=${token}`,
     `--ServerApp.root_dir=${path.join(root, "notebooks")}`, `--LabApp.user_settings_dir=${path.join(root, "settings")}`,
