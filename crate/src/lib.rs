@@ -24,10 +24,13 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::features::Features;
     pub use crate::lesson::LessonParams;
-    pub use crate::losses::{CenterLoss, PcLoss, PcVariant};
+    pub use crate::losses::{CenterLoss, ClassLoss, ContrastiveCenterLoss, CosFaceLoss, PcLoss, PcVariant};
     pub use crate::metrics::{feature_metrics, FeatureMetrics};
     pub use crate::model::{Cnn, ModelConfig};
     pub use crate::plot::{curves, scatter, scatter_grid, Figure, Normalize};
-    pub use crate::training::{print_progress, CenterConfig, EpochStats, Evaluation, Experiment, PcConfig, Progress, TrainConfig};
+    pub use crate::training::{
+        print_progress, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, EpochStats, Evaluation, Experiment, OptimizerKind, PcConfig,
+        Progress, TrainConfig,
+    };
     pub use tch::{self, Device, Kind, Tensor};
 }

@@ -8,7 +8,7 @@
 //! paper's 1/2, exactly as the original notebook (and KaiyangZhou's code it follows).
 use tch::{nn, Tensor};
 
-use super::{check_inputs, class_mask, squared_distances};
+use super::{check_inputs, class_mask, squared_distances, ClassLoss};
 use crate::error::{Result, TorchContext};
 
 #[derive(Debug)]
@@ -21,8 +21,14 @@ impl CenterLoss {
     pub fn new(vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Self {
         CenterLoss { centers: vs.randn_standard("centers", &[num_classes as i64, feature_dim as i64]) }
     }
+}
 
-    pub fn forward(&self, features: &Tensor, labels: &Tensor) -> Result<Tensor> {
+impl ClassLoss for CenterLoss {
+    fn centers(&self) -> &Tensor {
+        &self.centers
+    }
+
+    fn forward(&self, features: &Tensor, labels: &Tensor) -> Result<Tensor> {
         check_inputs(features, labels, &self.centers)?;
         let batch = features.size()[0] as f64;
         let dist = squared_distances(features, &self.centers)?;

@@ -1,14 +1,26 @@
-//! The losses added to cross-entropy. Each keeps its own learnable class centers, which
-//! have their own optimiser in training (see `training`).
+//! The losses added to cross-entropy. Each keeps its own learnable class vectors (centers,
+//! or CosFace's class weights), which have their own optimiser in training (see `training`).
 mod center;
+mod contrastive_center;
+mod cosface;
 mod pc;
 
 pub use center::CenterLoss;
+pub use contrastive_center::ContrastiveCenterLoss;
+pub use cosface::CosFaceLoss;
 pub use pc::{PcLoss, PcVariant};
 
 use tch::{Kind, Tensor};
 
 use crate::error::{Result, TorchContext};
+
+/// A loss on the features that owns one learnable vector per class.
+pub trait ClassLoss {
+    /// The loss for a batch: features `[batch, dim]`, labels `[batch]`; a scalar tensor.
+    fn forward(&self, features: &Tensor, labels: &Tensor) -> Result<Tensor>;
+    /// The learnable `[num_classes, dim]` vectors.
+    fn centers(&self) -> &Tensor;
+}
 
 /// Squared distances `[batch, classes]` from every feature to every center, expanded as
 /// `|x|^2 + |c|^2 - 2 x.c` the way the original computes them.

@@ -25,7 +25,7 @@ use std::str::FromStr;
 
 use tch::{nn, Tensor};
 
-use super::{check_inputs, class_mask, squared_distances};
+use super::{check_inputs, class_mask, squared_distances, ClassLoss};
 use crate::error::{Error, Result, TorchContext};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -66,8 +66,14 @@ impl PcLoss {
         let centers = vs.randn_standard("centers", &[num_classes as i64, feature_dim as i64]);
         PcLoss { centers, variant }
     }
+}
 
-    pub fn forward(&self, features: &Tensor, labels: &Tensor) -> Result<Tensor> {
+impl ClassLoss for PcLoss {
+    fn centers(&self) -> &Tensor {
+        &self.centers
+    }
+
+    fn forward(&self, features: &Tensor, labels: &Tensor) -> Result<Tensor> {
         check_inputs(features, labels, &self.centers)?;
         let (b, k) = (features.size()[0] as f64, self.centers.size()[0] as f64);
         let dist = squared_distances(features, &self.centers)?;

@@ -75,7 +75,7 @@ mod tests {
     fn history(acc: &[f64]) -> Vec<EpochStats> {
         acc.iter()
             .enumerate()
-            .map(|(epoch, &a)| EpochStats { epoch, loss: 1.0 / (epoch as f64 + 1.0), xent: 2.0 / (epoch as f64 + 1.0), center: 0.0, pc: 0.0, train_accuracy: a, seconds: 1.0 })
+            .map(|(epoch, &a)| EpochStats { epoch, loss: 1.0 / (epoch as f64 + 1.0), xent: 2.0 / (epoch as f64 + 1.0), train_accuracy: a, seconds: 1.0, ..Default::default() })
             .collect()
     }
 

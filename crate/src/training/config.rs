@@ -1,4 +1,6 @@
 //! Every setting of one training run, with the original notebook's values as defaults.
+use std::str::FromStr;
+
 use crate::error::{Error, Result};
 use crate::losses::PcVariant;
 use crate::model::ModelConfig;
@@ -31,6 +33,63 @@ impl Default for PcConfig {
     }
 }
 
+/// Which optimiser updates a set of parameters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Stochastic gradient descent: the original's, for the network (with momentum) and
+    /// for the centers (without).
+    #[default]
+    Sgd,
+    /// Adam with PyTorch's default betas (0.9, 0.999): a per-parameter step size, so it
+    /// is far less sensitive to the learning rate's scale than SGD.
+    Adam,
+}
+
+impl FromStr for OptimizerKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "sgd" => Ok(OptimizerKind::Sgd),
+            "adam" => Ok(OptimizerKind::Adam),
+            _ => Err(Error::setting("optimizer", s, "expected sgd or adam")),
+        }
+    }
+}
+
+/// Contrastive-center loss on (see [`crate::losses::ContrastiveCenterLoss`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContrastiveCenterConfig {
+    pub lambda: f64,
+    pub lr: f64,
+    /// Added to the denominator; the paper's 1.
+    pub delta: f64,
+}
+
+impl Default for ContrastiveCenterConfig {
+    fn default() -> Self {
+        ContrastiveCenterConfig { lambda: 1.0, lr: 0.5, delta: 1.0 }
+    }
+}
+
+/// Cosine-margin softmax on (see [`crate::losses::CosFaceLoss`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CosFaceConfig {
+    pub lambda: f64,
+    /// Learning rate of its class weights.
+    pub lr: f64,
+    pub scale: f64,
+    pub margin: f64,
+}
+
+impl Default for CosFaceConfig {
+    /// With 2-D features ten classes get 36 degrees each, so a margin of 0.1 (about 10
+    /// degrees at the class boundary) is already large; scale 10 keeps the softmax smooth.
+    fn default() -> Self {
+        CosFaceConfig { lambda: 1.0, lr: 0.01, scale: 10.0, margin: 0.1 }
+    }
+}
+
 /// One training run. `center: None` and `pc: None` are the original's "not passed to
 /// `training()`": the default config is experiment 1, cross-entropy only.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -43,6 +102,17 @@ pub struct TrainConfig {
     pub model: ModelConfig,
     pub center: Option<CenterConfig>,
     pub pc: Option<PcConfig>,
+    /// Not in the original; for the exercise's comparisons.
+    #[serde(default)]
+    pub contrastive_center: Option<ContrastiveCenterConfig>,
+    #[serde(default)]
+    pub cosface: Option<CosFaceConfig>,
+    /// The network's optimiser (`momentum` applies to SGD only).
+    #[serde(default)]
+    pub optimizer: OptimizerKind,
+    /// The optimiser of every loss's centers (SGD without momentum, as the original).
+    #[serde(default)]
+    pub center_optimizer: OptimizerKind,
     /// Seeds the weights, the centers and the shuffling.
     pub seed: u64,
     /// Steps between progress reports (and divergence checks, which read the loss back
@@ -60,6 +130,10 @@ impl Default for TrainConfig {
             model: ModelConfig::default(),
             center: None,
             pc: None,
+            contrastive_center: None,
+            cosface: None,
+            optimizer: OptimizerKind::Sgd,
+            center_optimizer: OptimizerKind::Sgd,
             seed: 0,
             log_every: 100,
         }
@@ -101,7 +175,52 @@ impl TrainConfig {
             weight("lambda_pc", p.lambda)?;
             positive("pc_lr", p.lr)?;
         }
+        if let Some(c) = &self.contrastive_center {
+            weight("contrastive_center.lambda", c.lambda)?;
+            positive("contrastive_center.lr", c.lr)?;
+            positive("contrastive_center.delta", c.delta)?;
+        }
+        if let Some(c) = &self.cosface {
+            weight("cosface.lambda", c.lambda)?;
+            positive("cosface.lr", c.lr)?;
+            positive("cosface.scale", c.scale)?;
+            weight("cosface.margin", c.margin)?;
+        }
         Ok(())
+    }
+
+    /// A copy with one setting changed, named by its path as the config prints it:
+    /// `"lr"`, `"center.lambda"`, `"pc.variant"`, `"model.hidden_dim"`, `"optimizer"`.
+    /// A loss's settings can only be changed while it is on: `"center.lr"` on a config
+    /// without Center Loss is an error that says so. Whole sections can be set too:
+    /// `set("center", CenterConfig::default())`. Sweeps use this to vary any field.
+    pub fn set(&self, path: &str, value: impl serde::Serialize) -> Result<TrainConfig> {
+        let value = serde_json::to_value(value).map_err(|e| Error::setting(path, "?", &e.to_string()))?;
+        let mut json = serde_json::to_value(self).map_err(|e| Error::setting(path, &value, &e.to_string()))?;
+        let mut slot = &mut json;
+        let mut walked = Vec::new();
+        for key in path.split('.') {
+            let here = if walked.is_empty() { "the config".to_string() } else { walked.join(".") };
+            slot = match slot {
+                serde_json::Value::Object(map) => {
+                    if !map.contains_key(key) {
+                        let known: Vec<&String> = map.keys().collect();
+                        return Err(Error::setting(path, &value, &format!("{here} has no setting '{key}' (it has {known:?})")));
+                    }
+                    &mut map[key]
+                }
+                serde_json::Value::Null => {
+                    return Err(Error::setting(path, &value, &format!("{here} is off in this config; turn it on first (e.g. .with_center())")))
+                }
+                _ => return Err(Error::setting(path, &value, &format!("{here} is a single value, not a section"))),
+            };
+            walked.push(key);
+        }
+        *slot = value.clone();
+        let config: TrainConfig =
+            serde_json::from_value(json).map_err(|e| Error::setting(path, &value, &format!("does not fit: {e}")))?;
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -155,5 +274,29 @@ mod tests {
         rejected(TrainConfig { pc, ..base.clone() }, "lambda_pc = -1");
         let pc = Some(PcConfig { lr: 0.0, ..PcConfig::default() });
         rejected(TrainConfig { pc, ..base }, "pc_lr = 0");
+        let cosface = Some(CosFaceConfig { scale: 0.0, ..Default::default() });
+        rejected(TrainConfig { cosface, ..TrainConfig::default() }, "cosface.scale = 0");
+    }
+
+    #[test]
+    fn set_changes_one_field_by_path_and_names_what_is_wrong() {
+        let base = TrainConfig::default().with_center();
+        let c = base.set("center.lambda", 0.01).unwrap();
+        assert_eq!(c.center.unwrap().lambda, 0.01);
+        assert_eq!(TrainConfig { center: base.center, ..c.clone() }, base, "nothing else changed");
+        assert_eq!(base.set("optimizer", "adam").unwrap().optimizer, OptimizerKind::Adam);
+        assert_eq!(base.set("model.hidden_dim", 3).unwrap().model.hidden_dim, 3);
+        let v = base.set("pc", PcConfig::default()).unwrap().set("pc.variant", PcVariant::Bounded { margin: 2.0 }).unwrap();
+        assert_eq!(v.pc.unwrap().variant, PcVariant::Bounded { margin: 2.0 });
+
+        let err = |path: &str, value: serde_json::Value| base.set(path, value).unwrap_err().to_string();
+        let e = err("pc.lambda", 1.0.into());
+        assert!(e.contains("pc is off"), "{e}");
+        let e = err("center.lamda", 1.0.into());
+        assert!(e.contains("no setting 'lamda'") && e.contains("lambda"), "{e}");
+        let e = err("optimizer", "rmsprop".into());
+        assert!(e.contains("optimizer") && e.contains("does not fit"), "{e}");
+        let e = err("lr", (-1.0).into());
+        assert!(e.contains("lr = -1"), "{e}");
     }
 }

@@ -1,8 +1,9 @@
 //! Training and evaluation as the original notebook meant them, with its bugs fixed.
 //!
-//! One step: `total = xent + lambda_c * center - lambda_pc * pc`, one backward pass, then
-//! three optimisers step: the network's SGD (with momentum) and one plain SGD per loss for
-//! its centers. Departures from the original, each on purpose:
+//! One step: `total = xent + lambda_c * center - lambda_pc * pc` (plus the exercise's
+//! optional contrastive-center and CosFace terms), one backward pass, then the optimisers
+//! step: the network's (SGD with momentum, as the original, or Adam) and one per added loss
+//! for its centers (plain SGD, as the original, or Adam). Departures from the original, each on purpose:
 //! - The center optimisers step *after* `backward()` without clearing the gradients first.
 //!   The original called `zero_grad()` right before `step()`, so its centers never moved
 //!   (and on PyTorch 2, where cleared gradients are `None`, the PC loop crashed).
@@ -21,23 +22,27 @@ use std::time::Instant;
 
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
-pub use config::{CenterConfig, PcConfig, TrainConfig};
+pub use config::{CenterConfig, ContrastiveCenterConfig, CosFaceConfig, OptimizerKind, PcConfig, TrainConfig};
 pub use progress::{print_progress, Progress};
 
 use crate::data::{Batches, Split};
 use crate::error::{Error, Result, TorchContext};
 use crate::features::Features;
-use crate::losses::{CenterLoss, PcLoss};
+use crate::losses::{CenterLoss, ClassLoss, ContrastiveCenterLoss, CosFaceLoss, PcLoss};
 use crate::model::Cnn;
 
 /// What one epoch did: mean losses per sample, accuracy over all its samples, time.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochStats {
     pub epoch: usize,
     pub loss: f64,
     pub xent: f64,
     pub center: f64,
     pub pc: f64,
+    #[serde(default)]
+    pub contrastive_center: f64,
+    #[serde(default)]
+    pub cosface: f64,
     /// Percent.
     pub train_accuracy: f64,
     pub seconds: f64,
@@ -59,34 +64,59 @@ fn cross_entropy(logits: &Tensor, labels: &Tensor, reduction: tch::Reduction) ->
         .context("computing cross-entropy (is every label below num_classes?)")
 }
 
-/// A centre-based loss together with the store that owns its centers and their optimiser.
-struct Centers<L> {
-    loss: L,
+/// Where each added loss keeps its running sum in `train_epoch`'s `sums` (after loss and
+/// xent), and the sign it enters the total with.
+#[derive(Debug, Clone, Copy)]
+enum Term {
+    Center = 2,
+    Pc = 3,
+    ContrastiveCenter = 4,
+    CosFace = 5,
+}
+
+/// Slots of the running sums: loss, xent, the four terms, correct, samples.
+const SUMS: i64 = 8;
+
+/// An added loss together with its weight, the store that owns its class vectors, and
+/// their optimiser.
+struct Aux {
+    term: Term,
+    loss: Box<dyn ClassLoss>,
+    /// Signed weight: PC Loss is subtracted.
     lambda: f64,
     store: nn::VarStore,
     optimizer: nn::Optimizer,
 }
 
-impl<L> Centers<L> {
-    fn new(device: Device, lr: f64, lambda: f64, make: impl FnOnce(&nn::Path) -> L) -> Result<Self> {
+impl Aux {
+    fn new(term: Term, lambda: f64, lr: f64, config: &TrainConfig, device: Device, make: impl FnOnce(&nn::Path) -> Box<dyn ClassLoss>) -> Result<Self> {
         let store = nn::VarStore::new(device);
         let loss = make(&store.root());
-        let optimizer = nn::Sgd::default().build(&store, lr).context("creating the centers' optimiser")?;
-        Ok(Centers { loss, lambda, store, optimizer })
+        let optimizer = build_optimizer(config.center_optimizer, &store, lr, 0.0).context("creating the centers' optimiser")?;
+        let lambda = if matches!(term, Term::Pc) { -lambda } else { lambda };
+        Ok(Aux { term, loss, lambda, store, optimizer })
     }
 
     /// Divides the centers' gradient by the loss weight (see the module docs).
     fn rescale_gradient(&mut self) {
-        if self.lambda > 0.0 {
+        if self.lambda != 0.0 {
+            let scale = 1.0 / self.lambda.abs();
             tch::no_grad(|| {
                 for var in self.store.trainable_variables() {
                     let mut grad = var.grad();
                     if grad.defined() {
-                        let _ = grad.f_mul_scalar_(1.0 / self.lambda);
+                        let _ = grad.f_mul_scalar_(scale);
                     }
                 }
             });
         }
+    }
+}
+
+fn build_optimizer(kind: OptimizerKind, store: &nn::VarStore, lr: f64, momentum: f64) -> std::result::Result<nn::Optimizer, tch::TchError> {
+    match kind {
+        OptimizerKind::Sgd => nn::Sgd { momentum, ..Default::default() }.build(store, lr),
+        OptimizerKind::Adam => nn::Adam::default().build(store, lr),
     }
 }
 
@@ -100,8 +130,7 @@ pub struct Experiment {
     /// The network's weights; `store.save(path)` keeps a trained model.
     pub store: nn::VarStore,
     optimizer: nn::Optimizer,
-    center: Option<Centers<CenterLoss>>,
-    pc: Option<Centers<PcLoss>>,
+    losses: Vec<Aux>,
 }
 
 impl Experiment {
@@ -111,37 +140,51 @@ impl Experiment {
         tch::manual_seed(config.seed as i64);
         let store = nn::VarStore::new(device);
         let model = Cnn::new(&store.root(), config.model)?;
-        let optimizer = nn::Sgd { momentum: config.momentum, ..Default::default() }
-            .build(&store, config.lr)
-            .context("creating the network's optimiser")?;
+        let optimizer =
+            build_optimizer(config.optimizer, &store, config.lr, config.momentum).context("creating the network's optimiser")?;
         let (k, d) = (config.model.num_classes, config.model.hidden_dim);
-        let center = match config.center {
-            Some(c) => Some(Centers::new(device, c.lr, c.lambda, |p| CenterLoss::new(p, k, d))?),
-            None => None,
-        };
-        let pc = match config.pc {
-            Some(c) => Some(Centers::new(device, c.lr, c.lambda, |p| PcLoss::new(p, k, d, c.variant))?),
-            None => None,
-        };
-        Ok(Experiment { config, device, model, history: Vec::new(), store, optimizer, center, pc })
+        let c = &config;
+        let mut losses = Vec::new();
+        if let Some(l) = c.center {
+            losses.push(Aux::new(Term::Center, l.lambda, l.lr, c, device, |p| Box::new(CenterLoss::new(p, k, d)))?);
+        }
+        if let Some(l) = c.pc {
+            losses.push(Aux::new(Term::Pc, l.lambda, l.lr, c, device, |p| Box::new(PcLoss::new(p, k, d, l.variant)))?);
+        }
+        if let Some(l) = c.contrastive_center {
+            let make = |p: &nn::Path| Box::new(ContrastiveCenterLoss::new(p, k, d, l.delta)) as Box<dyn ClassLoss>;
+            losses.push(Aux::new(Term::ContrastiveCenter, l.lambda, l.lr, c, device, make)?);
+        }
+        if let Some(l) = c.cosface {
+            let make = |p: &nn::Path| Box::new(CosFaceLoss::new(p, k, d, l.scale, l.margin)) as Box<dyn ClassLoss>;
+            losses.push(Aux::new(Term::CosFace, l.lambda, l.lr, c, device, make)?);
+        }
+        Ok(Experiment { config, device, model, history: Vec::new(), store, optimizer, losses })
     }
 
     /// The Center Loss's centers, if it is on (a copy on the CPU).
     pub fn center_loss_centers(&self) -> Option<Tensor> {
-        self.center.as_ref().map(|c| c.loss.centers.detach().to(Device::Cpu).copy())
+        let center = self.losses.iter().find(|l| matches!(l.term, Term::Center))?;
+        Some(center.loss.centers().detach().to(Device::Cpu).copy())
     }
 
     /// Trains for `config.epochs` epochs on `data`, reporting to `progress` every
     /// `config.log_every` steps and after every epoch. Returns the history of this call
     /// (also appended to `self.history`).
-    pub fn train(&mut self, data: &Split, mut progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
+    pub fn train(&mut self, data: &Split, progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
+        self.train_for(self.config.epochs, data, progress)
+    }
+
+    /// Trains `epochs` more epochs, continuing where the last call stopped (the shuffling
+    /// follows the epoch number, so 2 x 1 epoch is the same as 1 x 2 epochs).
+    pub fn train_for(&mut self, epochs: usize, data: &Split, mut progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
         if data.is_empty() {
             return Err(Error::setting("training data", 0, "holds no samples"));
         }
         let images = data.images.to_device(self.device);
         let labels = data.labels.to_device(self.device);
         let first = self.history.len();
-        for epoch in first..first + self.config.epochs {
+        for epoch in first..first + epochs {
             let stats = self.train_epoch(epoch, &images, &labels, &mut progress)?;
             progress(Progress::Epoch(&stats));
             self.history.push(stats);
@@ -160,9 +203,9 @@ impl Experiment {
         let n = labels.size()[0] as usize;
         let batches = Batches::shuffled(n, self.config.batch_size, self.config.seed, epoch);
         let steps = batches.num_batches();
-        // Running sums on the device: [loss, xent, center, pc, correct, samples]. Reading
-        // them back once per `log_every` steps keeps the step free of host round-trips.
-        let mut sums = Tensor::zeros([6], (Kind::Double, self.device));
+        // Running sums on the device (see `SUMS`). Reading them back once per `log_every`
+        // steps keeps the step free of host round-trips.
+        let mut sums = Tensor::zeros([SUMS], (Kind::Double, self.device));
         for (step, index) in batches.enumerate() {
             let index = index.to_device(self.device);
             let x = images.index_select(0, &index);
@@ -171,17 +214,20 @@ impl Experiment {
             sums += terms;
             if (step + 1) % self.config.log_every == 0 || step + 1 == steps {
                 let s = self.read_sums(&sums, epoch, step)?;
-                progress(Progress::Step { epoch, step: step + 1, steps, loss: s[0] / s[5], accuracy: 100.0 * s[4] / s[5] });
+                progress(Progress::Step { epoch, step: step + 1, steps, loss: s[0] / s[7], accuracy: 100.0 * s[6] / s[7] });
             }
         }
         let s = self.read_sums(&sums, epoch, steps)?;
+        let mean = |i: usize| s[i] / s[7];
         Ok(EpochStats {
             epoch,
-            loss: s[0] / s[5],
-            xent: s[1] / s[5],
-            center: s[2] / s[5],
-            pc: s[3] / s[5],
-            train_accuracy: 100.0 * s[4] / s[5],
+            loss: mean(0),
+            xent: mean(1),
+            center: mean(Term::Center as usize),
+            pc: mean(Term::Pc as usize),
+            contrastive_center: mean(Term::ContrastiveCenter as usize),
+            cosface: mean(Term::CosFace as usize),
+            train_accuracy: 100.0 * s[6] / s[7],
             seconds: start.elapsed().as_secs_f64(),
         })
     }
@@ -190,58 +236,37 @@ impl Experiment {
     fn step(&mut self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
         let (logits, features) = self.model.forward(x)?;
         let xent = cross_entropy(&logits, y, tch::Reduction::Mean)?;
-        let zero = || Tensor::zeros([], (Kind::Float, self.device));
-        let center = match &self.center {
-            Some(c) => c.loss.forward(&features, y)?,
-            None => zero(),
-        };
-        let pc = match &self.pc {
-            Some(p) => p.loss.forward(&features, y)?,
-            None => zero(),
-        };
-        let lambda_c = self.center.as_ref().map_or(0.0, |c| c.lambda);
-        let lambda_pc = self.pc.as_ref().map_or(0.0, |p| p.lambda);
-        let total = &xent + &center * lambda_c - &pc * lambda_pc;
+        let batch = y.size()[0] as f64;
+        let mut terms: Vec<Tensor> = (0..SUMS).map(|_| Tensor::zeros([], (Kind::Double, self.device))).collect();
+        let mut total = xent.shallow_clone();
+        for aux in &self.losses {
+            let value = aux.loss.forward(&features, y)?;
+            total = total + &value * aux.lambda;
+            terms[aux.term as usize] = value.detach().to_kind(Kind::Double) * batch;
+        }
 
         self.optimizer.zero_grad();
-        for c in [self.center.as_mut().map(|c| &mut c.optimizer), self.pc.as_mut().map(|p| &mut p.optimizer)]
-            .into_iter()
-            .flatten()
-        {
-            c.zero_grad();
+        for aux in &mut self.losses {
+            aux.optimizer.zero_grad();
         }
         total.f_backward().context("back-propagating the loss")?;
         self.optimizer.step();
-        if let Some(c) = self.center.as_mut() {
-            c.rescale_gradient();
-            c.optimizer.step();
-        }
-        if let Some(p) = self.pc.as_mut() {
-            p.rescale_gradient();
-            p.optimizer.step();
+        for aux in &mut self.losses {
+            aux.rescale_gradient();
+            aux.optimizer.step();
         }
 
-        let batch = y.size()[0] as f64;
-        let correct = logits.argmax(1, false).eq_tensor(y).sum(Kind::Double);
-        let samples = Tensor::from(batch).to_device(self.device);
-        let terms = Tensor::stack(
-            &[
-                total.detach().to_kind(Kind::Double) * batch,
-                xent.detach().to_kind(Kind::Double) * batch,
-                center.detach().to_kind(Kind::Double) * batch,
-                pc.detach().to_kind(Kind::Double) * batch,
-                correct,
-                samples.to_kind(Kind::Double),
-            ],
-            0,
-        );
-        Ok(terms)
+        terms[0] = total.detach().to_kind(Kind::Double) * batch;
+        terms[1] = xent.detach().to_kind(Kind::Double) * batch;
+        terms[6] = logits.argmax(1, false).eq_tensor(y).sum(Kind::Double);
+        terms[7] = Tensor::from(batch).to_device(self.device);
+        Ok(Tensor::stack(&terms, 0))
     }
 
     /// Copies the running sums to the host and stops the run if the loss is no longer finite.
     fn read_sums(&self, sums: &Tensor, epoch: usize, step: usize) -> Result<Vec<f64>> {
         let s = Vec::<f64>::try_from(&sums.to(Device::Cpu)).context("reading the loss")?;
-        if let Some(bad) = s[..4].iter().find(|v| !v.is_finite()) {
+        if let Some(bad) = s[..6].iter().find(|v| !v.is_finite()) {
             return Err(Error::Diverged { epoch, step, value: *bad, advice: self.divergence_advice() });
         }
         Ok(s)
@@ -255,6 +280,12 @@ impl Experiment {
         }
         if let Some(pc) = &c.pc {
             advice = format!("lambda_pc (now {}) or pc_lr (now {}), then {advice}", pc.lambda, pc.lr);
+        }
+        if let Some(l) = &c.contrastive_center {
+            advice.push_str(&format!(", contrastive_center.lr (now {})", l.lr));
+        }
+        if let Some(l) = &c.cosface {
+            advice.push_str(&format!(", cosface.lr (now {})", l.lr));
         }
         advice
     }

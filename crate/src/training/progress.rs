@@ -16,15 +16,24 @@ pub fn print_progress(p: Progress) {
         Progress::Step { epoch, step, steps, loss, accuracy } => {
             println!("  epoch {:>2} [{step:>4}/{steps}] loss {loss:.3}  acc {accuracy:.2}%", epoch + 1)
         }
-        Progress::Epoch(s) => println!(
-            "epoch {:>2}: loss {:.3} (xent {:.3}, center {:.3}, pc {:.3})  train acc {:.2}%  {:.1} s",
-            s.epoch + 1,
-            s.loss,
-            s.xent,
-            s.center,
-            s.pc,
-            s.train_accuracy,
-            s.seconds
-        ),
+        Progress::Epoch(s) => {
+            // The exercise's extra terms only when they are on, to keep the lesson's lines short.
+            let mut extra = String::new();
+            for (name, value) in [("contrastive-center", s.contrastive_center), ("cosface", s.cosface)] {
+                if value != 0.0 {
+                    extra.push_str(&format!(", {name} {value:.3}"));
+                }
+            }
+            println!(
+                "epoch {:>2}: loss {:.3} (xent {:.3}, center {:.3}, pc {:.3}{extra})  train acc {:.2}%  {:.1} s",
+                s.epoch + 1,
+                s.loss,
+                s.xent,
+                s.center,
+                s.pc,
+                s.train_accuracy,
+                s.seconds
+            )
+        }
     }
 }
