@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod model;
 pub mod plot;
 pub mod report;
+pub mod sweep;
 pub mod training;
 
 pub use tch;
@@ -28,6 +29,7 @@ pub mod prelude {
     pub use crate::metrics::{feature_metrics, FeatureMetrics};
     pub use crate::model::{Cnn, ModelConfig};
     pub use crate::plot::{curves, scatter, scatter_grid, Figure, Normalize};
+    pub use crate::sweep::{grid, Axis, Sweep, SweepResult};
     pub use crate::training::{
         print_progress, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, EpochStats, Evaluation, Experiment, OptimizerKind, PcConfig,
         Progress, TrainConfig,

@@ -109,7 +109,7 @@ fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
     let mut runs = Vec::new();
     for (name, title, config) in experiments {
         println!("== {title} ==");
-        let run = run_experiment(name, config, &data, device, print_progress)?;
+        let (run, _) = run_experiment(name, config, &data, device, print_progress)?;
         let r = &run.report;
         println!(
             "{name}: test accuracy {:.2}%, scatter_ratio {:.4}, nearest-center accuracy {:.2}%, silhouette {:.3}",

@@ -38,9 +38,22 @@ pub struct Run {
     pub features: Features,
 }
 
+impl RunReport {
+    /// Seconds spent training and evaluating.
+    pub fn train_seconds(&self) -> f64 {
+        self.epoch_seconds.iter().sum::<f64>() + self.eval_seconds
+    }
+}
+
 /// Trains a fresh network with `config` on `data.train`, then evaluates it and extracts
-/// and measures its features on `data.test`.
-pub fn run_experiment(name: &str, config: TrainConfig, data: &Dataset, device: Device, progress: impl FnMut(Progress)) -> Result<Run> {
+/// and measures its features on `data.test`. Returns the trained experiment too.
+pub fn run_experiment(
+    name: &str,
+    config: TrainConfig,
+    data: &Dataset,
+    device: Device,
+    progress: impl FnMut(Progress),
+) -> Result<(Run, Experiment)> {
     let mut experiment = Experiment::new(config, device)?;
     let history = experiment.train(&data.train, progress)?;
     let evaluation = experiment.evaluate(&data.test)?;
@@ -55,7 +68,7 @@ pub fn run_experiment(name: &str, config: TrainConfig, data: &Dataset, device: D
         config: experiment.config.clone(),
         history,
     };
-    Ok(Run { report, features })
+    Ok((Run { report, features }, experiment))
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.

@@ -137,6 +137,10 @@ impl Experiment {
     /// Checks `config`, then creates the network and the centers from `config.seed`.
     pub fn new(config: TrainConfig, device: Device) -> Result<Self> {
         config.validate()?;
+        // libtorch's generator is global: hold it from the seed to the last random draw,
+        // so two experiments created at once (tests, threads) still start from their seeds.
+        static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _seeded = SEEDED_INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         tch::manual_seed(config.seed as i64);
         let store = nn::VarStore::new(device);
         let model = Cnn::new(&store.root(), config.model)?;

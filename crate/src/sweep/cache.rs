@@ -1,0 +1,160 @@
+//! Finished runs on disk, so re-running a sweep cell loads instead of retraining.
+//!
+//! An entry is a folder named by a hash of everything that decides the result (the full
+//! `TrainConfig` and the data), holding the network's weights and `run.json` (the report
+//! and the test features). `run.json` starts with a CRC-32 of the rest and records the
+//! weights' CRC-32, and it is written last, by rename: an entry without it, with a wrong
+//! checksum or with other key material is treated as missing and retrained.
+use std::path::{Path, PathBuf};
+
+use tch::nn;
+
+use crate::data::{Dataset, Split};
+use crate::error::{Error, Result, TorchContext};
+use crate::features::Features;
+use crate::report::{write_atomic, RunReport};
+use crate::training::TrainConfig;
+
+/// Bumped when the entry format or anything that changes results changes.
+const FORMAT: u32 = 1;
+
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = flate2::Crc::new();
+    crc.update(bytes);
+    crc.sum()
+}
+
+/// FNV-1a, 64 bits: a stable hash for folder names (std's hasher may change between
+/// Rust versions, which would orphan every entry).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
+/// CRC-32 of a split's pixels and labels: two datasets of the same size but different
+/// content (another `LOSSVIZ_DATA` folder, a re-downloaded file) get different keys.
+fn split_fingerprint(split: &Split) -> Result<u32> {
+    let pixels = Vec::<f32>::try_from(&split.images.flatten(0, -1)).context("reading images for the cache key")?;
+    let labels = Vec::<i64>::try_from(&split.labels).context("reading labels for the cache key")?;
+    let mut crc = flate2::Crc::new();
+    for chunk in pixels.chunks(4096) {
+        crc.update(&chunk.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+    }
+    crc.update(&labels.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+    Ok(crc.sum())
+}
+
+/// What a cached run was trained on, as text: part of its key and checked on load.
+pub(crate) fn data_identity(data: &Dataset) -> Result<String> {
+    Ok(format!(
+        "{} train {} ({:08x}) test {} ({:08x})",
+        data.kind,
+        data.train.len(),
+        split_fingerprint(&data.train)?,
+        data.test.len(),
+        split_fingerprint(&data.test)?
+    ))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Entry {
+    format: u32,
+    key_material: String,
+    weights_crc32: u32,
+    report: RunReport,
+    features: Features,
+}
+
+/// A run read back from the cache.
+pub struct CachedRun {
+    pub report: RunReport,
+    pub features: Features,
+    /// The trained network's weights: `experiment.store.load(path)` restores them.
+    pub weights: PathBuf,
+}
+
+/// Why an entry could not be used.
+pub enum Lookup {
+    Hit(CachedRun),
+    Missing,
+    Corrupt(String),
+}
+
+pub struct RunCache {
+    pub dir: PathBuf,
+}
+
+impl RunCache {
+    /// `LOSSVIZ_RUNS` if set, else `runs/` in the lossviz cache folder (`~/.cache/lossviz`).
+    pub fn default_dir() -> PathBuf {
+        std::env::var_os("LOSSVIZ_RUNS").map(PathBuf::from).unwrap_or_else(|| crate::data::cache_dir().join("runs"))
+    }
+
+    fn key_material(config: &TrainConfig, data_identity: &str) -> Result<String> {
+        let config = serde_json::to_string(config).map_err(|e| Error::Plot(e.to_string()))?;
+        Ok(format!("format {FORMAT}; data {data_identity}; config {config}"))
+    }
+
+    /// The entry's folder for this configuration and data.
+    pub fn entry_dir(&self, config: &TrainConfig, data_identity: &str) -> Result<PathBuf> {
+        let material = Self::key_material(config, data_identity)?;
+        Ok(self.dir.join(format!("{:016x}", fnv1a(material.as_bytes()))))
+    }
+
+    pub fn load(&self, config: &TrainConfig, data_identity: &str) -> Result<Lookup> {
+        let dir = self.entry_dir(config, data_identity)?;
+        let run_json = dir.join("run.json");
+        let bytes = match std::fs::read(&run_json) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lookup::Missing),
+            Err(source) => return Err(Error::Io { path: run_json, source }),
+        };
+        let corrupt = |why: &str| Ok(Lookup::Corrupt(format!("{}: {why}", run_json.display())));
+        let Some(newline) = bytes.iter().position(|&b| b == b'\n') else { return corrupt("no checksum line") };
+        let (head, body) = (&bytes[..newline], &bytes[newline + 1..]);
+        if std::str::from_utf8(head).ok().and_then(|h| u32::from_str_radix(h.trim(), 16).ok()) != Some(crc32(body)) {
+            return corrupt("checksum does not match its contents");
+        }
+        let entry: Entry = match serde_json::from_slice(body) {
+            Ok(e) => e,
+            Err(e) => return corrupt(&format!("unreadable ({e})")),
+        };
+        if entry.format != FORMAT || entry.key_material != Self::key_material(config, data_identity)? {
+            return corrupt("made for other settings or data");
+        }
+        let weights = dir.join("weights.ot");
+        match std::fs::read(&weights) {
+            Ok(w) if crc32(&w) == entry.weights_crc32 => {}
+            Ok(_) => return corrupt("weights.ot does not match its checksum"),
+            Err(e) => return corrupt(&format!("weights.ot unreadable ({e})")),
+        }
+        Ok(Lookup::Hit(CachedRun { report: entry.report, features: entry.features, weights }))
+    }
+
+    /// Stores a finished run: weights first, then `run.json`, each under a temporary name
+    /// renamed into place, so a crash never leaves an entry that looks complete.
+    pub fn store(&self, config: &TrainConfig, data_identity: &str, store: &nn::VarStore, report: &RunReport, features: &Features) -> Result<PathBuf> {
+        let dir = self.entry_dir(config, data_identity)?;
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
+        let weights = dir.join("weights.ot");
+        let tmp = dir.join(format!(".weights.ot.tmp.{}", std::process::id()));
+        store.save(&tmp).context(&format!("saving weights to {}", tmp.display()))?;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        let bytes = std::fs::read(&tmp).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &weights).map_err(io(&weights))?;
+        let entry = Entry {
+            format: FORMAT,
+            key_material: Self::key_material(config, data_identity)?,
+            weights_crc32: crc32(&bytes),
+            report: report.clone(),
+            features: features.clone(),
+        };
+        let body = serde_json::to_vec(&entry).map_err(|e| Error::Plot(e.to_string()))?;
+        let mut file = format!("{:08x}\n", crc32(&body)).into_bytes();
+        file.extend(body);
+        write_atomic(&dir.join("run.json"), &file)?;
+        Ok(weights)
+    }
+}

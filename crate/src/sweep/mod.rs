@@ -1,0 +1,220 @@
+//! The exercise's tool: train many configurations, compare them side by side.
+//!
+//! ```ignore
+//! let configs = grid(&base.with_center(), &[Axis::new("center.lambda", [0.001, 0.1, 10.0])])?;
+//! let sweep = Sweep::new(&data, device).run(&configs)?;
+//! sweep.table()                                    // accuracy and feature metrics, as HTML
+//! sweep.scatter_grid(Normalize::EqualAspect)?      // one panel per run, titled by what differs
+//! ```
+//! Every finished run is cached on disk (see [`RunCache`]), so running the cell again, or a
+//! sweep that shares configurations with an earlier one, loads instead of retraining.
+mod cache;
+mod table;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tch::Device;
+
+pub use cache::{CachedRun, Lookup, RunCache};
+pub use table::Table;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::plot::{curves, scatter_grid, Figure, Normalize};
+use crate::report::{run_experiment, Run};
+use crate::training::{print_progress, TrainConfig};
+
+/// One setting and the values it takes in a [`grid`].
+#[derive(Debug, Clone)]
+pub struct Axis {
+    pub path: String,
+    pub values: Vec<serde_json::Value>,
+}
+
+impl Axis {
+    /// `path` as in [`TrainConfig::set`]; values of any type the setting takes:
+    /// `Axis::new("center.lambda", [0.01, 1.0])`, `Axis::new("optimizer", ["sgd", "adam"])`.
+    pub fn new<V: serde::Serialize>(path: &str, values: impl IntoIterator<Item = V>) -> Self {
+        let values = values.into_iter().map(|v| serde_json::to_value(v).unwrap_or(serde_json::Value::Null)).collect();
+        Axis { path: path.to_string(), values }
+    }
+}
+
+/// Every combination of the axes' values applied to `base` (the last axis varies fastest).
+pub fn grid(base: &TrainConfig, axes: &[Axis]) -> Result<Vec<TrainConfig>> {
+    let mut configs = vec![base.clone()];
+    for axis in axes {
+        if axis.values.is_empty() {
+            return Err(Error::setting(&axis.path, "[]", "an axis needs at least one value"));
+        }
+        let mut next = Vec::with_capacity(configs.len() * axis.values.len());
+        for config in &configs {
+            for value in &axis.values {
+                next.push(config.set(&axis.path, value)?);
+            }
+        }
+        configs = next;
+    }
+    Ok(configs)
+}
+
+/// Every leaf setting of a config as `path -> value`; a loss that is off is one leaf,
+/// `center -> off`.
+fn leaves(config: &TrainConfig) -> BTreeMap<String, String> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    walk(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, v, out);
+                }
+            }
+            serde_json::Value::Null => {
+                out.insert(prefix.to_string(), "off".to_string());
+            }
+            serde_json::Value::String(s) => {
+                out.insert(prefix.to_string(), s.clone());
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk("", &serde_json::to_value(config).unwrap_or_default(), &mut out);
+    out
+}
+
+/// A name per config listing only the settings that differ between them
+/// (`"center.lambda=0.1, optimizer=adam"`), and those settings' paths.
+pub fn labels(configs: &[TrainConfig]) -> (Vec<String>, Vec<String>) {
+    let all: Vec<_> = configs.iter().map(leaves).collect();
+    let mut paths: Vec<String> = all.iter().flat_map(|l| l.keys().cloned()).collect();
+    paths.sort();
+    paths.dedup();
+    let varying: Vec<String> = paths.into_iter().filter(|p| all.iter().any(|l| l.get(p) != all[0].get(p))).collect();
+    let names = all
+        .iter()
+        .map(|l| {
+            let parts: Vec<String> = varying.iter().filter_map(|p| l.get(p).map(|v| format!("{p}={v}"))).collect();
+            if parts.is_empty() { "base settings".to_string() } else { parts.join(", ") }
+        })
+        .collect();
+    (names, varying)
+}
+
+/// One configuration's outcome in a sweep.
+pub struct SweepRun {
+    pub label: String,
+    pub run: Run,
+    /// Loaded from the cache rather than trained now.
+    pub cached: bool,
+    /// The trained weights on disk, when the sweep has a cache.
+    pub weights: Option<PathBuf>,
+}
+
+/// Runs configurations on one dataset, with a cache of finished runs.
+pub struct Sweep<'a> {
+    data: &'a Dataset,
+    device: Device,
+    cache: Option<RunCache>,
+    quiet: bool,
+}
+
+impl<'a> Sweep<'a> {
+    /// Caches in [`RunCache::default_dir`].
+    pub fn new(data: &'a Dataset, device: Device) -> Self {
+        Sweep { data, device, cache: Some(RunCache { dir: RunCache::default_dir() }), quiet: false }
+    }
+
+    pub fn cache_dir(self, dir: impl Into<PathBuf>) -> Self {
+        Sweep { cache: Some(RunCache { dir: dir.into() }), ..self }
+    }
+
+    /// Always train; keep nothing on disk.
+    pub fn no_cache(self) -> Self {
+        Sweep { cache: None, ..self }
+    }
+
+    /// Only one line per run, no per-epoch progress.
+    pub fn quiet(self) -> Self {
+        Sweep { quiet: true, ..self }
+    }
+
+    /// Trains (or loads) every configuration in order, saying for each which it did.
+    pub fn run(&self, configs: &[TrainConfig]) -> Result<SweepResult> {
+        if configs.is_empty() {
+            return Err(Error::setting("configs", 0, "a sweep needs at least one configuration"));
+        }
+        for c in configs {
+            c.validate()?;
+        }
+        let (names, varying) = labels(configs);
+        let identity = match &self.cache {
+            Some(_) => Some(cache::data_identity(self.data)?),
+            None => None,
+        };
+        let mut runs = Vec::with_capacity(configs.len());
+        for (i, (config, label)) in configs.iter().zip(names).enumerate() {
+            let tag = format!("[{}/{}] {label}", i + 1, configs.len());
+            let (cache, identity) = match (&self.cache, &identity) {
+                (Some(c), Some(id)) => (Some(c), id.as_str()),
+                _ => (None, ""),
+            };
+            if let Some(cache) = cache {
+                match cache.load(config, identity)? {
+                    Lookup::Hit(hit) => {
+                        println!("{tag}: loaded from the cache (trained earlier in {:.1} s)", hit.report.train_seconds());
+                        let run = Run { report: hit.report, features: hit.features };
+                        runs.push(SweepRun { label, run, cached: true, weights: Some(hit.weights) });
+                        continue;
+                    }
+                    Lookup::Corrupt(why) => println!("{tag}: cache entry unusable ({why}); training again"),
+                    Lookup::Missing => {}
+                }
+            }
+            println!("{tag}: training {} epochs", config.epochs);
+            let start = Instant::now();
+            let (run, experiment) =
+                run_experiment(&label, config.clone(), self.data, self.device, |p| if !self.quiet { print_progress(p) })?;
+            let weights = match cache {
+                Some(cache) => Some(cache.store(config, identity, &experiment.store, &run.report, &run.features)?),
+                None => None,
+            };
+            println!("{tag}: test accuracy {:.2}% in {:.1} s", run.report.test_accuracy, start.elapsed().as_secs_f64());
+            runs.push(SweepRun { label, run, cached: false, weights });
+        }
+        Ok(SweepResult { runs, varying, class_names: self.data.kind.class_names() })
+    }
+}
+
+/// A finished sweep: its runs, and the settings that differ between them.
+pub struct SweepResult {
+    pub runs: Vec<SweepRun>,
+    pub varying: Vec<String>,
+    class_names: [&'static str; 10],
+}
+
+impl SweepResult {
+    /// One row per run: accuracy, the feature-space metrics and time.
+    pub fn table(&self) -> Table {
+        Table::new(&self.runs)
+    }
+
+    /// One scatter panel per run, titled with the settings that differ.
+    pub fn scatter_grid(&self, normalize: Normalize) -> Result<Figure> {
+        let panels: Vec<(&str, &crate::features::Features)> = self.runs.iter().map(|r| (r.label.as_str(), &r.run.features)).collect();
+        scatter_grid(&panels, &self.class_names, normalize)
+    }
+
+    /// Training cross-entropy and accuracy of every run, overlaid.
+    pub fn curves(&self) -> Result<Figure> {
+        let runs: Vec<(&str, &[crate::training::EpochStats])> =
+            self.runs.iter().map(|r| (r.label.as_str(), &r.run.report.history[..])).collect();
+        curves(&runs)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,103 @@
+use super::*;
+use crate::data::tests::{temp_dir, write_tiny_dataset};
+use crate::data::DatasetKind;
+use crate::training::OptimizerKind;
+
+fn tiny(name: &str) -> (Dataset, PathBuf) {
+    let dir = temp_dir(name);
+    write_tiny_dataset(&dir.join("data"), 60, false);
+    (Dataset::load(DatasetKind::Mnist, Some(&dir.join("data")), None).unwrap(), dir)
+}
+
+fn quick() -> TrainConfig {
+    TrainConfig { epochs: 1, batch_size: 20, lr: 0.01, log_every: 1, ..TrainConfig::default() }
+}
+
+#[test]
+fn grid_is_every_combination_and_labels_name_only_what_differs() {
+    let base = quick().with_center();
+    let configs = grid(&base, &[Axis::new("center.lambda", [0.1, 1.0, 10.0]), Axis::new("optimizer", ["sgd", "adam"])]).unwrap();
+    assert_eq!(configs.len(), 6);
+    assert_eq!(configs[3].center.unwrap().lambda, 1.0);
+    assert_eq!(configs[3].optimizer, OptimizerKind::Adam);
+    let (names, varying) = labels(&configs);
+    assert_eq!(varying, vec!["center.lambda", "optimizer"]);
+    assert_eq!(names[3], "center.lambda=1.0, optimizer=adam");
+
+    let (names, _) = labels(&[quick(), quick().with_center()]);
+    assert_eq!(names[0], "center=off");
+    assert!(names[1].starts_with("center.lambda=1.0, center.lr=0.5"), "{}", names[1]);
+    let err = grid(&base, &[Axis::new::<f64>("lr", [])]).unwrap_err().to_string();
+    assert!(err.contains("at least one value"), "{err}");
+}
+
+#[test]
+fn a_second_run_loads_from_the_cache_with_identical_results() {
+    let (data, dir) = tiny("sweep-cache");
+    let configs = vec![quick(), quick().with_center()];
+    let sweep = Sweep::new(&data, Device::Cpu).cache_dir(dir.join("runs")).quiet();
+    let first = sweep.run(&configs).unwrap();
+    let second = sweep.run(&configs).unwrap();
+    assert!(first.runs.iter().all(|r| !r.cached) && second.runs.iter().all(|r| r.cached));
+    for (a, b) in first.runs.iter().zip(&second.runs) {
+        assert_eq!(a.run.report, b.run.report);
+        assert_eq!(a.run.features, b.run.features);
+    }
+    // The cached weights restore the trained network: same features as the run reported.
+    let mut experiment = crate::training::Experiment::new(configs[1].clone(), Device::Cpu).unwrap();
+    experiment.store.load(second.runs[1].weights.as_ref().unwrap()).unwrap();
+    assert_eq!(experiment.features(&data.test).unwrap(), second.runs[1].run.features);
+}
+
+#[test]
+fn a_corrupt_entry_is_retrained_not_trusted() {
+    let (data, dir) = tiny("sweep-corrupt");
+    let cache = RunCache { dir: dir.join("runs") };
+    let sweep = Sweep::new(&data, Device::Cpu).cache_dir(&cache.dir).quiet();
+    let config = quick();
+    let first = sweep.run(std::slice::from_ref(&config)).unwrap();
+    let entry = cache.entry_dir(&config, &cache::data_identity(&data).unwrap()).unwrap();
+
+    // One changed digit in the report: the checksum catches it.
+    let path = entry.join("run.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let at = text.find("\"test_accuracy\":").unwrap() + "\"test_accuracy\":".len();
+    let mut bytes = text.into_bytes();
+    bytes[at] = if bytes[at] == b'9' { b'1' } else { b'9' };
+    std::fs::write(&path, &bytes).unwrap();
+    let again = sweep.run(std::slice::from_ref(&config)).unwrap();
+    assert!(!again.runs[0].cached, "a tampered report must not load");
+    assert_eq!(again.runs[0].run.report.test_accuracy, first.runs[0].run.report.test_accuracy);
+
+    // Truncated weights: retrained too; and the rewritten entry loads again afterwards.
+    let weights = entry.join("weights.ot");
+    let w = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &w[..w.len() / 2]).unwrap();
+    assert!(!sweep.run(std::slice::from_ref(&config)).unwrap().runs[0].cached);
+    assert!(sweep.run(std::slice::from_ref(&config)).unwrap().runs[0].cached);
+}
+
+#[test]
+fn other_data_or_settings_get_another_entry() {
+    let (data, dir) = tiny("sweep-keys");
+    let cache = RunCache { dir: dir.join("runs") };
+    let id = cache::data_identity(&data).unwrap();
+    let a = cache.entry_dir(&quick(), &id).unwrap();
+    assert_ne!(a, cache.entry_dir(&quick().set("seed", 1).unwrap(), &id).unwrap());
+    let fewer = Dataset::load(DatasetKind::Mnist, Some(&dir.join("data")), Some(50)).unwrap();
+    assert_ne!(a, cache.entry_dir(&quick(), &cache::data_identity(&fewer).unwrap()).unwrap());
+}
+
+#[test]
+fn table_has_a_row_per_run_in_html_and_text() {
+    let (data, _) = tiny("sweep-table");
+    let configs = grid(&quick(), &[Axis::new("lr", [0.01, 0.02])]).unwrap();
+    let result = Sweep::new(&data, Device::Cpu).no_cache().quiet().run(&configs).unwrap();
+    let table = result.table();
+    let html = table.to_html();
+    assert_eq!(html.matches("<tr>").count(), 3, "{html}");
+    assert!(html.contains("<td>lr=0.02</td>"), "{html}");
+    assert_eq!(table.to_string().lines().count(), 3);
+    let grid_png = result.scatter_grid(Normalize::EqualAspect).unwrap();
+    assert_eq!(grid_png.height, 600);
+}
