@@ -28,11 +28,11 @@ pub mod prelude {
     pub use crate::losses::{CenterLoss, ClassLoss, ContrastiveCenterLoss, CosFaceLoss, PcLoss, PcVariant};
     pub use crate::metrics::{feature_metrics, FeatureMetrics};
     pub use crate::model::{Cnn, ModelConfig};
-    pub use crate::plot::{curves, scatter, scatter_grid, Figure, Normalize};
+    pub use crate::plot::{animation, curves, projections, scatter, scatter_grid, Animation, Figure, Normalize};
     pub use crate::sweep::{grid, Axis, Sweep, SweepResult};
     pub use crate::training::{
         print_progress, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, EpochStats, Evaluation, Experiment, OptimizerKind, PcConfig,
-        Progress, TrainConfig,
+        Progress, Snapshot, TrainConfig,
     };
     pub use tch::{self, Device, Kind, Tensor};
 }

@@ -79,6 +79,13 @@ impl Split {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The first `n` samples (all, if there are fewer), sharing memory with this split:
+    /// a smaller probe set for recording features every epoch.
+    pub fn first(&self, n: usize) -> Split {
+        let n = n.min(self.len()) as i64;
+        Split { images: self.images.narrow(0, 0, n), labels: self.labels.narrow(0, 0, n) }
+    }
 }
 
 /// A dataset loaded into memory, with where it came from.

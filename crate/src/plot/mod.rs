@@ -1,6 +1,7 @@
 //! Figures as PNG bytes: the lesson's per-class scatter, a grid of them, and training
 //! curves. Drawn with plotters into memory and encoded with `image`; text uses DejaVu Sans
 //! embedded in the binary, so nothing depends on the machine's fonts.
+mod animation;
 mod curves;
 mod scatter;
 
@@ -9,8 +10,9 @@ use std::sync::Once;
 
 use plotters::prelude::*;
 
+pub use animation::{animation, Animation};
 pub use curves::curves;
-pub use scatter::{scatter, scatter_grid, Normalize};
+pub use scatter::{projections, scatter, scatter_grid, Normalize};
 
 use crate::error::{Error, Result};
 

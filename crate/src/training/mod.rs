@@ -48,6 +48,13 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
+/// The features of a probe set after an epoch (0-based), recorded during training.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub epoch: usize,
+    pub features: Features,
+}
+
 /// Test-set result: mean cross-entropy per sample and accuracy in percent.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Evaluation {
@@ -292,6 +299,29 @@ impl Experiment {
             advice.push_str(&format!(", cosface.lr (now {})", l.lr));
         }
         advice
+    }
+
+    /// Trains `epochs` more epochs like [`Experiment::train_for`], recording the features of
+    /// `probe` after every `every` epochs and after the last: the frames of an animation.
+    pub fn train_recording(
+        &mut self,
+        epochs: usize,
+        every: usize,
+        data: &Split,
+        probe: &Split,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<Vec<Snapshot>> {
+        if every == 0 {
+            return Err(Error::setting("every", 0, "record at least every 1 epoch"));
+        }
+        let mut snapshots = Vec::new();
+        for done in 1..=epochs {
+            self.train_for(1, data, &mut progress)?;
+            if done % every == 0 || done == epochs {
+                snapshots.push(Snapshot { epoch: self.history.len() - 1, features: self.features(probe)? });
+            }
+        }
+        Ok(snapshots)
     }
 
     /// Test accuracy and mean cross-entropy, in batches of 1,000 without gradients.

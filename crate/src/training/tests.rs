@@ -104,3 +104,40 @@ fn invalid_config_is_refused_before_training() {
     assert!(err.to_string().contains("batch_size = 0"));
 }
 
+
+#[test]
+fn every_optimiser_and_added_loss_trains_and_reports_its_term() {
+    let data = synthetic(200, 3);
+    let variants = [
+        TrainConfig { optimizer: OptimizerKind::Adam, center_optimizer: OptimizerKind::Adam, ..quick(TrainConfig::default().with_center()) },
+        TrainConfig { contrastive_center: Some(ContrastiveCenterConfig::default()), ..quick(TrainConfig::default()) },
+        TrainConfig { cosface: Some(CosFaceConfig::default()), ..quick(TrainConfig::default()) },
+    ];
+    for config in variants {
+        let mut e = Experiment::new(config.clone(), Device::Cpu).unwrap();
+        let h = e.train(&data, |_| {}).unwrap();
+        let (first, last) = (&h[0], &h[h.len() - 1]);
+        assert!(last.xent < first.xent, "{config:?}: cross-entropy {} -> {}", first.xent, last.xent);
+        let term = |s: &EpochStats| match () {
+            _ if config.contrastive_center.is_some() => s.contrastive_center,
+            _ if config.cosface.is_some() => s.cosface,
+            _ => s.center,
+        };
+        assert!(term(last) > 0.0 && term(last).is_finite(), "{config:?}: {last:?}");
+    }
+}
+
+#[test]
+fn training_in_pieces_equals_training_at_once_and_records_each_epoch() {
+    let data = synthetic(100, 4);
+    let config = TrainConfig { epochs: 3, ..quick(TrainConfig::default().with_center()) };
+    let mut whole = Experiment::new(config.clone(), Device::Cpu).unwrap();
+    whole.train(&data, |_| {}).unwrap();
+    let mut pieces = Experiment::new(config, Device::Cpu).unwrap();
+    let snapshots = pieces.train_recording(3, 1, &data, &data.first(30), |_| {}).unwrap();
+    assert_eq!(snapshots.iter().map(|s| (s.epoch, s.features.len())).collect::<Vec<_>>(), vec![(0, 30), (1, 30), (2, 30)]);
+    let losses = |e: &Experiment| e.history.iter().map(|s| s.loss).collect::<Vec<_>>();
+    assert_eq!(losses(&whole), losses(&pieces));
+    assert_eq!(whole.features(&data).unwrap(), pieces.features(&data).unwrap());
+    assert_ne!(snapshots[0].features, snapshots[2].features, "the features moved");
+}
