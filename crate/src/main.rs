@@ -8,6 +8,7 @@ use lossviz::losses::PcVariant;
 use lossviz::error::Result;
 use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
 use lossviz::report::{run_experiment, Report};
+use lossviz::sweep::{grid, Axis, Sweep};
 use lossviz::training::{print_progress, PcConfig, TrainConfig};
 
 const USAGE: &str = "\
@@ -19,6 +20,13 @@ usage:
       (default: out). --epochs defaults to the original's 20; --limit keeps the first N
       samples of each split; --runs picks some of the three; --pc-variant is original
       (the lesson's formula, the default), bounded or bounded:<margin>.
+  lossviz sweep --dataset mnist|fashion-mnist [--data DIR] [--epochs N] [--limit N]
+                [--seed N] [--out DIR] [--base xent|center|pc] --vary PATH=V1,V2,... ...
+      Trains every combination of the --vary settings (any TrainConfig path, e.g.
+      center.lambda=0.01,0.1,1 or optimizer=sgd,adam) on top of --base (default center)
+      and writes table.md, table.html, grid.png and curves.png to --out (default:
+      out/sweep). Finished runs are cached (LOSSVIZ_RUNS, default ~/.cache/lossviz/runs)
+      and loaded when asked for again.
   lossviz locate --dataset mnist|fashion-mnist [--data DIR]
       Prints the folder the data would be read from.
   lossviz self-check
@@ -36,13 +44,15 @@ struct Args {
     out: PathBuf,
     runs: Vec<String>,
     pc_variant: PcVariant,
+    base: String,
+    vary: Vec<Axis>,
 }
 
 /// Parses the command line; `Err` holds the message for the usage error.
 fn parse(argv: &[String]) -> std::result::Result<Args, String> {
     let mut it = argv.iter();
     let command = it.next().ok_or("missing command")?.clone();
-    if !["compare", "locate", "self-check"].contains(&command.as_str()) {
+    if !["compare", "sweep", "locate", "self-check"].contains(&command.as_str()) {
         return Err(format!("unknown command '{command}'"));
     }
     let mut args = Args {
@@ -55,6 +65,8 @@ fn parse(argv: &[String]) -> std::result::Result<Args, String> {
         out: PathBuf::from("out"),
         runs: RUNS.iter().map(|r| r.to_string()).collect(),
         pc_variant: PcVariant::Original,
+        base: "center".into(),
+        vary: Vec::new(),
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
@@ -75,9 +87,26 @@ fn parse(argv: &[String]) -> std::result::Result<Args, String> {
                 }
             }
             "--pc-variant" => args.pc_variant = value()?.parse().map_err(|e: lossviz::error::Error| e.to_string())?,
+            "--base" => {
+                args.base = value()?.clone();
+                if !RUNS.contains(&args.base.as_str()) {
+                    return Err(format!("--base: unknown run '{}' (expected xent, center or pc)", args.base));
+                }
+            }
+            "--vary" => {
+                let spec = value()?;
+                let (path, values) = spec.split_once('=').ok_or(format!("--vary expects PATH=V1,V2,..., got '{spec}'"))?;
+                // A value that reads as JSON (numbers, true, {"bounded":{"margin":5}}) is
+                // taken as such; anything else (sgd, adam) as a string.
+                let values = values.split(',').map(|v| serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::from(v)));
+                args.vary.push(Axis::new(path, values));
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option '{other}'")),
         }
+    }
+    if args.command == "sweep" && args.vary.is_empty() {
+        return Err("sweep needs at least one --vary PATH=V1,V2,...".into());
     }
     if args.command != "self-check" && args.dataset.is_none() {
         return Err("--dataset is required".into());
@@ -134,6 +163,30 @@ fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
     Ok(())
 }
 
+fn sweep(args: &Args, dataset: DatasetKind) -> Result<()> {
+    let device = default_device()?;
+    let data = Dataset::load(dataset, args.data.as_deref(), args.limit)?;
+    println!("{} from {}: {} training / {} test images. {}", dataset, data.dir.display(), data.train.len(), data.test.len(), describe(device));
+    let out = if args.out == PathBuf::from("out") { args.out.join("sweep") } else { args.out.clone() };
+    std::fs::create_dir_all(&out).map_err(|source| lossviz::error::Error::Io { path: out.clone(), source })?;
+    let base = TrainConfig { epochs: args.epochs, seed: args.seed, ..TrainConfig::default() };
+    let base = match args.base.as_str() {
+        "xent" => base,
+        "center" => base.with_center(),
+        _ => TrainConfig { pc: Some(PcConfig { variant: args.pc_variant, ..PcConfig::default() }), ..base.with_center() },
+    };
+    let configs = grid(&base, &args.vary)?;
+    let result = Sweep::new(&data, device).run(&configs)?;
+    let table = result.table();
+    println!("\n{table}");
+    lossviz::report::write_atomic(&out.join("table.md"), table.to_markdown().as_bytes())?;
+    lossviz::report::write_atomic(&out.join("table.html"), table.to_html().as_bytes())?;
+    result.scatter_grid(Normalize::EqualAspect)?.save(out.join("grid.png"))?;
+    result.curves()?.save(out.join("curves.png"))?;
+    println!("wrote table.md, table.html, grid.png and curves.png to {}", out.display());
+    Ok(())
+}
+
 fn self_check() -> Result<()> {
     let device = default_device()?;
     let a = tch::Tensor::f_from_slice(&[1.0f32, 2.0, 3.0]).and_then(|t| t.f_to_device(device));
@@ -162,6 +215,7 @@ fn main() -> ExitCode {
     let result = match (args.command.as_str(), args.dataset) {
         ("self-check", _) => self_check(),
         ("locate", Some(d)) => locate(d, args.data.as_deref()).map(|dir| println!("{}", dir.display())),
+        ("sweep", Some(d)) => sweep(&args, d),
         (_, Some(d)) => compare(&args, d),
         _ => unreachable!("parse requires --dataset for these commands"),
     };

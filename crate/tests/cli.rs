@@ -121,3 +121,38 @@ fn compare_writes_every_file_and_repeats_itself_exactly() {
         assert_eq!(a["test_accuracy"], b["test_accuracy"]);
     }
 }
+
+#[test]
+fn sweep_trains_each_combination_once_then_loads_it() {
+    let data = temp_dir("sweep-data");
+    write_dataset(&data);
+    let (out_dir, runs) = (temp_dir("sweep-out"), temp_dir("sweep-runs"));
+    let sweep = || {
+        Command::new(env!("CARGO_BIN_EXE_lossviz"))
+            .args(["sweep", "--dataset", "mnist", "--data", data.to_str().unwrap(), "--epochs", "1", "--out", out_dir.to_str().unwrap()])
+            .args(["--vary", "center.lambda=0.1,1", "--vary", "optimizer=sgd,adam"])
+            .env("LOSSVIZ_DEVICE", "cpu")
+            .env("LOSSVIZ_RUNS", &runs)
+            .output()
+            .unwrap()
+    };
+    let first = sweep();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let stdout = String::from_utf8_lossy(&first.stdout).into_owned();
+    assert_eq!(stdout.matches(": training 1 epochs").count(), 4, "{stdout}");
+    let table = std::fs::read_to_string(out_dir.join("table.md")).unwrap();
+    assert!(table.contains("| center.lambda=0.1, optimizer=adam |"), "{table}");
+    assert_eq!(table.lines().count(), 6, "header, rule and four runs: {table}");
+    let grid = image::load_from_memory(&std::fs::read(out_dir.join("grid.png")).unwrap()).unwrap();
+    assert_eq!(grid.width(), 4 * 600 + 150, "four panels in a row");
+
+    let second = sweep();
+    let stdout = String::from_utf8_lossy(&second.stdout).into_owned();
+    assert_eq!(stdout.matches("loaded from the cache").count(), 4, "{stdout}");
+    assert_eq!(std::fs::read_to_string(out_dir.join("table.md")).unwrap().replace("trained", "cache"), table.replace("trained", "cache"));
+
+    let bad = lossviz(&["sweep", "--dataset", "mnist", "--data", data.to_str().unwrap(), "--vary", "center.lamda=1"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("no setting 'lamda'"), "{}", stderr(&bad));
+    assert_eq!(lossviz(&["sweep", "--dataset", "mnist"]).status.code(), Some(2));
+}
