@@ -19,7 +19,18 @@ pub struct LessonParams {
 
 impl LessonParams {
     pub fn from_env() -> Result<Self> {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::from_lookup(|k| std::env::var(k).ok(), 20, None)
+    }
+
+    /// The exercise's settings: with `full`, the original's (as [`LessonParams::from_env`]);
+    /// without, 5 epochs on the first 10,000 images of each split, which a laptop CPU
+    /// trains in under a minute per run. The environment still overrides either.
+    pub fn for_exercise(full: bool) -> Result<Self> {
+        if full {
+            Self::from_env()
+        } else {
+            Self::from_lookup(|k| std::env::var(k).ok(), 5, Some(10_000))
+        }
     }
 
     /// Loads the chosen dataset. If MNIST was only the default and is not on this machine,
@@ -37,7 +48,7 @@ impl LessonParams {
         }
     }
 
-    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self> {
+    fn from_lookup(get: impl Fn(&str) -> Option<String>, epochs: usize, limit: Option<usize>) -> Result<Self> {
         let number = |key: &str| -> Result<Option<usize>> {
             match get(key).filter(|v| !v.trim().is_empty()) {
                 None => Ok(None),
@@ -54,8 +65,8 @@ impl LessonParams {
                 Some(v) => v.trim().parse().map_err(|_| Error::setting("LOSSVIZ_DATASET", &v, "expected mnist or fashion-mnist"))?,
                 None => DatasetKind::Mnist,
             },
-            epochs: number("LOSSVIZ_EPOCHS")?.unwrap_or(20),
-            limit: number("LOSSVIZ_LIMIT")?,
+            epochs: number("LOSSVIZ_EPOCHS")?.unwrap_or(epochs),
+            limit: number("LOSSVIZ_LIMIT")?.or(limit),
             data_dir: get("LOSSVIZ_DATA").filter(|v| !v.is_empty()).map(PathBuf::from),
         })
     }
@@ -67,7 +78,7 @@ mod tests {
 
     fn params(pairs: &[(&str, &str)]) -> Result<LessonParams> {
         let map: std::collections::HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        LessonParams::from_lookup(|k| map.get(k).cloned())
+        LessonParams::from_lookup(|k| map.get(k).cloned(), 20, None)
     }
 
     #[test]
@@ -81,6 +92,10 @@ mod tests {
         assert!(err.contains("LOSSVIZ_EPOCHS = zero"), "{err}");
         let err = params(&[("LOSSVIZ_DATASET", "cifar")]).unwrap_err().to_string();
         assert!(err.contains("LOSSVIZ_DATASET = cifar"), "{err}");
+        let quick = LessonParams::from_lookup(|_| None, 5, Some(10_000)).unwrap();
+        assert_eq!((quick.epochs, quick.limit), (5, Some(10_000)));
+        let env = |k: &str| (k == "LOSSVIZ_LIMIT").then(|| "300".to_string());
+        assert_eq!(LessonParams::from_lookup(env, 5, Some(10_000)).unwrap().limit, Some(300), "the environment wins");
     }
 
     #[test]

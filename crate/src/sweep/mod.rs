@@ -60,45 +60,78 @@ pub fn grid(base: &TrainConfig, axes: &[Axis]) -> Result<Vec<TrainConfig>> {
     Ok(configs)
 }
 
-/// Every leaf setting of a config as `path -> value`; a loss that is off is one leaf,
-/// `center -> off`.
+/// Every setting of a config as `path -> value`. A section (a loss, the model) also gets
+/// its own path, `"on"`, or `"off"` when it is `None`.
 fn leaves(config: &TrainConfig) -> BTreeMap<String, String> {
-    fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
-        match value {
+    fn walk(path: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+        let text = match value {
             serde_json::Value::Object(map) => {
                 for (k, v) in map {
-                    walk(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, v, out);
+                    walk(&if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, v, out);
                 }
+                "on".to_string()
             }
-            serde_json::Value::Null => {
-                out.insert(prefix.to_string(), "off".to_string());
-            }
-            serde_json::Value::String(s) => {
-                out.insert(prefix.to_string(), s.clone());
-            }
-            other => {
-                out.insert(prefix.to_string(), other.to_string());
-            }
-        }
+            serde_json::Value::Null => "off".to_string(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out.insert(path.to_string(), text);
     }
     let mut out = BTreeMap::new();
     walk("", &serde_json::to_value(config).unwrap_or_default(), &mut out);
     out
 }
 
-/// A name per config listing only the settings that differ between them
-/// (`"center.lambda=0.1, optimizer=adam"`), and those settings' paths.
+fn nearest_ancestor<'a>(leaves: &'a BTreeMap<String, String>, path: &str) -> Option<&'a str> {
+    let mut p = path;
+    while let Some((parent, _)) = p.rsplit_once('.') {
+        if let Some(v) = leaves.get(parent) {
+            return Some(v);
+        }
+        p = parent;
+    }
+    None
+}
+
+/// A name per config listing only what differs between them: `"center.lambda=0.1,
+/// optimizer=adam"`, `"+cosface"` for a loss that only some configs have (its own settings
+/// are listed only where they differ among those that have it). Returns the names and the
+/// differing paths.
 pub fn labels(configs: &[TrainConfig]) -> (Vec<String>, Vec<String>) {
     let all: Vec<_> = configs.iter().map(leaves).collect();
     let mut paths: Vec<String> = all.iter().flat_map(|l| l.keys().cloned()).collect();
     paths.sort();
     paths.dedup();
-    let varying: Vec<String> = paths.into_iter().filter(|p| all.iter().any(|l| l.get(p) != all[0].get(p))).collect();
+    let varying: Vec<String> = paths
+        .into_iter()
+        .filter(|p| {
+            let present: Vec<&String> = all.iter().filter_map(|l| l.get(p)).collect();
+            // Absent because a loss is off does not count; absent because an enum took
+            // another form (`pc.variant` original vs bounded) does.
+            let absent_for_other_reasons = all.iter().any(|l| !l.contains_key(p.as_str()) && nearest_ancestor(l, p) != Some("off"));
+            present.iter().any(|v| *v != present[0]) || absent_for_other_reasons
+        })
+        .collect();
+    let switched = |p: &String| all.iter().any(|l| l.get(p).is_some_and(|v| v == "off"));
     let names = all
         .iter()
         .map(|l| {
-            let parts: Vec<String> = varying.iter().filter_map(|p| l.get(p).map(|v| format!("{p}={v}"))).collect();
-            if parts.is_empty() { "base settings".to_string() } else { parts.join(", ") }
+            let parts: Vec<String> = varying
+                .iter()
+                .filter_map(|p| match l.get(p).map(String::as_str) {
+                    None | Some("off") => None,
+                    Some("on") if switched(p) => Some(format!("+{p}")),
+                    Some("on") => None,
+                    Some(v) => Some(format!("{p}={v}")),
+                })
+                .collect();
+            if !parts.is_empty() {
+                parts.join(", ")
+            } else if varying.iter().any(switched) {
+                "cross-entropy only".to_string()
+            } else {
+                "base settings".to_string()
+            }
         })
         .collect();
     (names, varying)

@@ -1,6 +1,7 @@
 use super::*;
 use crate::data::tests::{temp_dir, write_tiny_dataset};
 use crate::data::DatasetKind;
+use crate::losses::PcVariant;
 use crate::training::OptimizerKind;
 
 fn tiny(name: &str) -> (Dataset, PathBuf) {
@@ -24,9 +25,13 @@ fn grid_is_every_combination_and_labels_name_only_what_differs() {
     assert_eq!(varying, vec!["center.lambda", "optimizer"]);
     assert_eq!(names[3], "center.lambda=1.0, optimizer=adam");
 
-    let (names, _) = labels(&[quick(), quick().with_center()]);
-    assert_eq!(names[0], "center=off");
-    assert!(names[1].starts_with("center.lambda=1.0, center.lr=0.5"), "{}", names[1]);
+    let cosface = TrainConfig { cosface: Some(Default::default()), ..quick() };
+    let configs = [quick(), quick().with_center(), quick().with_center().set("center.lr", 0.1).unwrap(), cosface];
+    let (names, _) = labels(&configs);
+    assert_eq!(names, ["cross-entropy only", "+center, center.lr=0.5", "+center, center.lr=0.1", "+cosface"]);
+    let variants = [PcVariant::Original, PcVariant::Bounded { margin: 2.0 }];
+    let configs = grid(&quick().with_center_and_pc(), &[Axis::new("pc.variant", variants)]).unwrap();
+    assert_eq!(labels(&configs).0, ["pc.variant=original", "pc.variant.bounded.margin=2.0"]);
     let err = grid(&base, &[Axis::new::<f64>("lr", [])]).unwrap_err().to_string();
     assert!(err.contains("at least one value"), "{err}");
 }
