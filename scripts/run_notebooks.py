@@ -92,6 +92,10 @@ def check_recovery(repo):
     return []
 
 
+# Cells tagged so must show this kind of output.
+TAGGED_OUTPUTS = {"scatter": "image/png", "animation": "image/gif", "table": "text/html"}
+
+
 def check_notebook(path, out_dir):
     """Runs one notebook; returns a list of problems."""
     nb = nbformat.read(path, as_version=4)
@@ -109,10 +113,12 @@ def check_notebook(path, out_dir):
             continue
         for err in errors_in(cell):
             problems.append(f"{name} cell {i}: error output {err.ename}: {err.evalue}")
-        if "scatter" in cell.metadata.get("tags", []):
-            has_png = any("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
-            if not has_png:
-                problems.append(f"{name} cell {i}: a scatter-plot cell produced no image/png output")
+        for tag, mime in TAGGED_OUTPUTS.items():
+            if tag in cell.metadata.get("tags", []):
+                if not any(mime in o.get("data", {}) for o in cell.get("outputs", [])):
+                    problems.append(f"{name} cell {i}: a {tag} cell produced no {mime} output")
+    if "exercise" in name and "loaded from the cache" not in "".join(text_of(c) for c in nb.cells if c.cell_type == "code"):
+        problems.append(f"{name}: no sweep loaded a run from the cache (later sweeps repeat earlier configurations)")
     target = os.path.join(out_dir, name.replace(os.sep, "__"))
     nbformat.write(nb, target)
     print(f"{name}: {'ok' if not problems else 'FAILED'} in {time.monotonic() - start:.0f} s "
@@ -130,6 +136,9 @@ def main():
         return
     problems = check_recovery(repo)
     out_dir = tempfile.mkdtemp(prefix="lossviz-notebooks-")
+    # The exercise's sweeps cache their runs; the tests' small runs go to a fresh folder,
+    # away from the student's cache.
+    os.environ["LOSSVIZ_RUNS"] = os.path.join(out_dir, "runs")
     notebooks = sorted(glob.glob(os.path.join(repo, "notebooks", "**", "*.ipynb"), recursive=True))
     if not notebooks:
         problems.append("no notebooks found under notebooks/")

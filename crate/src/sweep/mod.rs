@@ -60,28 +60,6 @@ pub fn grid(base: &TrainConfig, axes: &[Axis]) -> Result<Vec<TrainConfig>> {
     Ok(configs)
 }
 
-/// Every setting of a config as `path -> value`. A section (a loss, the model) also gets
-/// its own path, `"on"`, or `"off"` when it is `None`.
-fn leaves(config: &TrainConfig) -> BTreeMap<String, String> {
-    fn walk(path: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
-        let text = match value {
-            serde_json::Value::Object(map) => {
-                for (k, v) in map {
-                    walk(&if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, v, out);
-                }
-                "on".to_string()
-            }
-            serde_json::Value::Null => "off".to_string(),
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        out.insert(path.to_string(), text);
-    }
-    let mut out = BTreeMap::new();
-    walk("", &serde_json::to_value(config).unwrap_or_default(), &mut out);
-    out
-}
-
 fn nearest_ancestor<'a>(leaves: &'a BTreeMap<String, String>, path: &str) -> Option<&'a str> {
     let mut p = path;
     while let Some((parent, _)) = p.rsplit_once('.') {
@@ -98,7 +76,7 @@ fn nearest_ancestor<'a>(leaves: &'a BTreeMap<String, String>, path: &str) -> Opt
 /// are listed only where they differ among those that have it). Returns the names and the
 /// differing paths.
 pub fn labels(configs: &[TrainConfig]) -> (Vec<String>, Vec<String>) {
-    let all: Vec<_> = configs.iter().map(leaves).collect();
+    let all: Vec<_> = configs.iter().map(TrainConfig::leaves).collect();
     let mut paths: Vec<String> = all.iter().flat_map(|l| l.keys().cloned()).collect();
     paths.sort();
     paths.dedup();

@@ -1,4 +1,5 @@
 //! Every setting of one training run, with the original notebook's values as defaults.
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
@@ -189,6 +190,35 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Every setting of a config as `path -> value`. A section (a loss, the model) also gets
+    /// its own path, `"on"`, or `"off"` when it is `None`.
+    pub(crate) fn leaves(&self) -> BTreeMap<String, String> {
+        fn walk(path: &str, value: &serde_json::Value, out: &mut BTreeMap<String, String>) {
+            let text = match value {
+                serde_json::Value::Object(map) => {
+                    for (k, v) in map {
+                        walk(&if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, v, out);
+                    }
+                    "on".to_string()
+                }
+                serde_json::Value::Null => "off".to_string(),
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            out.insert(path.to_string(), text);
+        }
+        let mut out = BTreeMap::new();
+        walk("", &serde_json::to_value(self).unwrap_or_default(), &mut out);
+        out
+    }
+
+    /// Every setting as `path = value`, one per line: the names [`TrainConfig::set`] and
+    /// sweeps take.
+    pub fn settings(&self) -> String {
+        let leaves = self.leaves();
+        leaves.iter().filter(|(p, v)| !p.is_empty() && v.as_str() != "on").map(|(p, v)| format!("{p} = {v}\n")).collect()
+    }
+
     /// A copy with one setting changed, named by its path as the config prints it:
     /// `"lr"`, `"center.lambda"`, `"pc.variant"`, `"model.hidden_dim"`, `"optimizer"`.
     /// A loss's settings can only be changed while it is on: `"center.lr"` on a config
@@ -298,5 +328,7 @@ mod tests {
         assert!(e.contains("optimizer") && e.contains("does not fit"), "{e}");
         let e = err("lr", (-1.0).into());
         assert!(e.contains("lr = -1"), "{e}");
+        let listed = base.settings();
+        assert!(listed.contains("center.lambda = 1.0\n") && listed.contains("pc = off\n") && listed.contains("optimizer = sgd\n"), "{listed}");
     }
 }
