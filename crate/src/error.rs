@@ -40,7 +40,7 @@ impl std::fmt::Debug for Error {
 }
 
 impl Error {
-    pub(crate) fn setting(setting: &str, value: impl std::fmt::Display, message: &str) -> Self {
+    pub fn setting(setting: &str, value: impl std::fmt::Display, message: &str) -> Self {
         Error::BadSetting {
             setting: setting.to_string(),
             value: value.to_string(),

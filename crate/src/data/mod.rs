@@ -12,7 +12,7 @@ use tch::{Kind, Tensor};
 
 pub use batches::Batches;
 pub use idx::{encode_idx, read_idx};
-pub use locate::{cache_dir, locate, FILES};
+pub use locate::{cache_dir, find_file, locate, FILES};
 
 use crate::error::{Error, Result, TorchContext};
 

@@ -1,0 +1,62 @@
+//! Micro-benchmarks of the pieces a student waits on: `cargo bench -p lossviz-bench`.
+//! Results and what changed because of them are in BENCHMARKS.md.
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use lossviz::data::{load_split, locate, DatasetKind, Split};
+use lossviz::features::Features;
+use lossviz::losses::{CenterLoss, ClassLoss, PcLoss, PcVariant};
+use lossviz::plot::{scatter, Normalize};
+use lossviz::tch::{nn, Device, Kind, Tensor};
+use lossviz::training::{Experiment, TrainConfig};
+
+fn training_step(c: &mut Criterion) {
+    let batch = Split {
+        images: Tensor::rand([100, 1, 28, 28], (Kind::Float, Device::Cpu)),
+        labels: Tensor::arange(100, (Kind::Int64, Device::Cpu)).remainder(10),
+    };
+    let mut group = c.benchmark_group("training step, batch 100");
+    for (name, config) in [("xent", TrainConfig::default()), ("xent+center+pc", TrainConfig::default().with_center_and_pc())] {
+        let mut experiment = Experiment::new(config, Device::Cpu).unwrap();
+        // One epoch over 100 samples at batch 100 is one step.
+        group.bench_function(name, |b| b.iter(|| experiment.train_for(1, &batch, |_| {}).unwrap()));
+    }
+}
+
+fn losses(c: &mut Criterion) {
+    let mut group = c.benchmark_group("loss forward+backward");
+    for batch in [100i64, 1000] {
+        let store = nn::VarStore::new(Device::Cpu);
+        let center = CenterLoss::new(&(store.root() / "center"), 10, 2);
+        let pc = PcLoss::new(&(store.root() / "pc"), 10, 2, PcVariant::Original);
+        let x = Tensor::randn([batch, 2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let y = Tensor::arange(batch, (Kind::Int64, Device::Cpu)).remainder(10);
+        let losses: [(&str, &dyn ClassLoss); 2] = [("center", &center), ("pc", &pc)];
+        for (name, loss) in losses {
+            group.bench_with_input(BenchmarkId::new(name, batch), &batch, |b, _| {
+                b.iter(|| loss.forward(&x, &y).unwrap().backward())
+            });
+        }
+    }
+}
+
+fn scatter_png(c: &mut Criterion) {
+    let n = 10_000;
+    let values: Vec<f32> = (0..2 * n).map(|i| ((i * 7919) % 1000) as f32 / 100.0).collect();
+    let features = Features::new(2, values, (0..n).map(|i| (i % 10) as u8).collect()).unwrap();
+    let names = DatasetKind::FashionMnist.class_names();
+    c.bench_function("scatter PNG, 10k points", |b| b.iter(|| scatter(&features, &names, "bench", Normalize::PerAxis).unwrap()));
+}
+
+fn idx_loading(c: &mut Criterion) {
+    let Ok(dir) = locate(DatasetKind::FashionMnist, None) else {
+        eprintln!("Fashion-MNIST not found; skipping the IDX loading benchmark");
+        return;
+    };
+    let file = |base: &str| lossviz::data::find_file(&dir, base).unwrap();
+    let (images, labels) = (file("train-images-idx3-ubyte"), file("train-labels-idx1-ubyte"));
+    let mut group = c.benchmark_group("IDX loading");
+    group.sample_size(10);
+    group.bench_function("60k training images (gzip)", |b| b.iter(|| load_split(&images, &labels, None).unwrap()));
+}
+
+criterion_group!(benches, training_step, losses, scatter_png, idx_loading);
+criterion_main!(benches);

@@ -1,0 +1,81 @@
+//! The lossviz side of `bench/run.sh`: the same work as `bench/reference.py` (one epoch of
+//! the lesson's training, then evaluation), timed, with its peak memory, as one JSON line.
+//!
+//! usage: lossviz-bench --dataset fashion-mnist [--data DIR] [--limit N] [--threads N]
+//!                      [--loss xent|center]
+use std::time::Instant;
+
+use lossviz::data::{Dataset, DatasetKind};
+use lossviz::error::{Error, Result};
+use lossviz::tch::{self, Device};
+use lossviz::training::{Experiment, TrainConfig};
+
+struct Args {
+    dataset: DatasetKind,
+    data: Option<std::path::PathBuf>,
+    limit: Option<usize>,
+    threads: Option<i32>,
+    center: bool,
+}
+
+fn parse() -> Result<Args> {
+    let mut args = Args { dataset: DatasetKind::FashionMnist, data: None, limit: None, threads: None, center: false };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().cloned().ok_or_else(|| Error::setting(flag, "", "needs a value"));
+        let number = |v: String| v.parse::<usize>().map_err(|_| Error::setting(flag, &v, "expected a whole number"));
+        match flag.as_str() {
+            "--dataset" => args.dataset = value()?.parse()?,
+            "--data" => args.data = Some(value()?.into()),
+            "--limit" => args.limit = Some(number(value()?)?),
+            "--threads" => args.threads = Some(number(value()?)? as i32),
+            "--loss" => args.center = value()? == "center",
+            other => return Err(Error::setting(other, "", "unknown option")),
+        }
+    }
+    Ok(args)
+}
+
+/// Peak resident memory of this process (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    kib.unwrap_or(0.0) / 1024.0
+}
+
+fn main() -> Result<()> {
+    let args = parse()?;
+    if let Some(n) = args.threads {
+        tch::set_num_threads(n);
+    }
+    let data = Dataset::load(args.dataset, args.data.as_deref(), args.limit)?;
+    let base = TrainConfig { epochs: 1, ..TrainConfig::default() };
+    let config = if args.center { base.with_center() } else { base };
+    let mut experiment = Experiment::new(config, Device::Cpu)?;
+
+    let start = Instant::now();
+    experiment.train_for(1, &data.train, |_| {})?;
+    let train_s = start.elapsed().as_secs_f64();
+    let evaluation = experiment.evaluate(&data.test)?;
+    let start = Instant::now();
+    experiment.features(&data.test)?;
+    let features_s = start.elapsed().as_secs_f64();
+
+    let result = serde_json::json!({
+        "side": "lossviz",
+        "threads": tch::get_num_threads(),
+        "train_images": data.train.len(),
+        "train_seconds": train_s,
+        "train_images_per_s": data.train.len() as f64 / train_s,
+        "train_accuracy": experiment.history[0].train_accuracy,
+        "eval_images": evaluation.samples,
+        "eval_seconds": evaluation.seconds,
+        "eval_images_per_s": evaluation.samples as f64 / evaluation.seconds,
+        "test_accuracy": evaluation.accuracy,
+        "features_seconds": features_s,
+        "peak_rss_mib": peak_rss_mib(),
+    });
+    println!("{result}");
+    Ok(())
+}
