@@ -38,6 +38,18 @@ impl ModelConfig {
     }
 }
 
+/// Stores a convolution's weights channels-last (NHWC in memory, same NCHW shape). libtorch
+/// then runs every convolution, and the ReLU and pooling after it, in oneDNN's
+/// channels-last kernels: evaluation 2.5x and training about 5% faster on a CPU (see
+/// BENCHMARKS.md). Values, initialisation and saved files are unchanged.
+fn channels_last(mut conv: nn::Conv2D) -> nn::Conv2D {
+    tch::no_grad(|| {
+        let nhwc = conv.ws.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+        conv.ws.set_data(&nhwc);
+    });
+    conv
+}
+
 #[derive(Debug)]
 pub struct Cnn {
     pub config: ModelConfig,
@@ -57,9 +69,9 @@ impl Cnn {
         let h = config.hidden_dim as i64;
         Ok(Cnn {
             config,
-            conv1: nn::conv2d(vs / "conv1", c, 32, 5, conv),
-            conv2: nn::conv2d(vs / "conv2", 32, 64, 5, conv),
-            conv3: nn::conv2d(vs / "conv3", 64, 128, 5, conv),
+            conv1: channels_last(nn::conv2d(vs / "conv1", c, 32, 5, conv)),
+            conv2: channels_last(nn::conv2d(vs / "conv2", 32, 64, 5, conv)),
+            conv3: channels_last(nn::conv2d(vs / "conv3", 64, 128, 5, conv)),
             fc1: nn::linear(vs / "fc1", 128, h, Default::default()),
             fc2: nn::linear(vs / "fc2", h, config.num_classes as i64, Default::default()),
         })
