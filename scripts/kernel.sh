@@ -41,6 +41,11 @@ write_kernel() {
 set -u
 export PATH="$cargo_bin:\$PATH"
 builds="$CACHE/evcxr-build"
+# bench/notebook_start.py times a cold start in a build folder of its own.
+if [ -n "\${LOSSVIZ_EVCXR_TMPDIR:-}" ]; then
+  export EVCXR_TMPDIR="\$LOSSVIZ_EVCXR_TMPDIR"
+  exec "$EVCXR_ROOT/bin/evcxr_jupyter" "\$@"
+fi
 for n in 0 1 2 3 4 5 6 7; do
   exec 9>"\$builds/slot-\$n.lock"
   if flock -n 9; then

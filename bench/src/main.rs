@@ -8,7 +8,8 @@ use std::time::Instant;
 use lossviz::data::{Dataset, DatasetKind};
 use lossviz::error::{Error, Result};
 use lossviz::tch::{self, Device};
-use lossviz::training::{Experiment, TrainConfig};
+use lossviz::metrics::feature_metrics;
+use lossviz::training::{Experiment, Precision, TrainConfig};
 
 struct Args {
     dataset: DatasetKind,
@@ -59,8 +60,15 @@ fn main() -> Result<()> {
     let train_s = start.elapsed().as_secs_f64();
     let evaluation = experiment.evaluate(&data.test)?;
     let start = Instant::now();
-    experiment.features(&data.test)?;
+    let features = experiment.features(&data.test)?;
     let features_s = start.elapsed().as_secs_f64();
+
+    // The optional bf16 inference on the same trained network: speed, accuracy, features.
+    experiment.inference = Precision::Bf16;
+    let bf16 = experiment.evaluate(&data.test)?;
+    let bf16_features = experiment.features(&data.test)?;
+    let scale = features.values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = features.values.iter().zip(&bf16_features.values).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
 
     let result = serde_json::json!({
         "side": "lossviz",
@@ -74,6 +82,11 @@ fn main() -> Result<()> {
         "eval_images_per_s": evaluation.samples as f64 / evaluation.seconds,
         "test_accuracy": evaluation.accuracy,
         "features_seconds": features_s,
+        "bf16_eval_images_per_s": bf16.samples as f64 / bf16.seconds,
+        "bf16_test_accuracy": bf16.accuracy,
+        "bf16_max_feature_change_relative": worst / scale,
+        "bf16_scatter_ratio": feature_metrics(&bf16_features).scatter_ratio,
+        "fp32_scatter_ratio": feature_metrics(&features).scatter_ratio,
         "peak_rss_mib": peak_rss_mib(),
     });
     println!("{result}");

@@ -32,7 +32,7 @@ pub mod prelude {
     pub use crate::sweep::{grid, Axis, Sweep, SweepResult};
     pub use crate::training::{
         print_progress, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, EpochStats, Evaluation, Experiment, OptimizerKind, PcConfig,
-        Progress, Snapshot, TrainConfig,
+        Precision, Progress, Snapshot, TrainConfig,
     };
     pub use tch::{self, Device, Kind, Tensor};
 }

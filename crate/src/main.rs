@@ -167,7 +167,7 @@ fn sweep(args: &Args, dataset: DatasetKind) -> Result<()> {
     let device = default_device()?;
     let data = Dataset::load(dataset, args.data.as_deref(), args.limit)?;
     println!("{} from {}: {} training / {} test images. {}", dataset, data.dir.display(), data.train.len(), data.test.len(), describe(device));
-    let out = if args.out == PathBuf::from("out") { args.out.join("sweep") } else { args.out.clone() };
+    let out = if args.out == std::path::Path::new("out") { args.out.join("sweep") } else { args.out.clone() };
     std::fs::create_dir_all(&out).map_err(|source| lossviz::error::Error::Io { path: out.clone(), source })?;
     let base = TrainConfig { epochs: args.epochs, seed: args.seed, ..TrainConfig::default() };
     let base = match args.base.as_str() {

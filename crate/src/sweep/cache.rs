@@ -74,7 +74,7 @@ pub struct CachedRun {
 
 /// Why an entry could not be used.
 pub enum Lookup {
-    Hit(CachedRun),
+    Hit(Box<CachedRun>),
     Missing,
     Corrupt(String),
 }
@@ -127,7 +127,7 @@ impl RunCache {
             Ok(_) => return corrupt("weights.ot does not match its checksum"),
             Err(e) => return corrupt(&format!("weights.ot unreadable ({e})")),
         }
-        Ok(Lookup::Hit(CachedRun { report: entry.report, features: entry.features, weights }))
+        Ok(Lookup::Hit(Box::new(CachedRun { report: entry.report, features: entry.features, weights })))
     }
 
     /// Stores a finished run: weights first, then `run.json`, each under a temporary name

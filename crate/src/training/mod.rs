@@ -140,8 +140,20 @@ pub struct Experiment {
     pub history: Vec<EpochStats>,
     /// The network's weights; `store.save(path)` keeps a trained model.
     pub store: nn::VarStore,
+    /// Number format of `evaluate` and `features` (training is always fp32).
+    pub inference: Precision,
     optimizer: nn::Optimizer,
     losses: Vec<Aux>,
+}
+
+/// Number format for inference. `Bf16` runs a bfloat16 copy of the network: on CPUs with
+/// AVX-512 BF16 / AMX several times faster, with slightly different features (BENCHMARKS.md
+/// measures both). fp32 is the default, as in the original.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
 }
 
 impl Experiment {
@@ -174,7 +186,7 @@ impl Experiment {
             let make = |p: &nn::Path| Box::new(CosFaceLoss::new(p, k, d, l.scale, l.margin)) as Box<dyn ClassLoss>;
             losses.push(Aux::new(Term::CosFace, l.lambda, l.lr, c, device, make)?);
         }
-        Ok(Experiment { config, device, model, history: Vec::new(), store, optimizer, losses })
+        Ok(Experiment { config, device, model, history: Vec::new(), store, inference: Precision::Fp32, optimizer, losses })
     }
 
     /// The Center Loss's centers, if it is on (a copy on the CPU).
@@ -256,7 +268,7 @@ impl Experiment {
         let mut total = xent.shallow_clone();
         for aux in &self.losses {
             let value = aux.loss.forward(&features, y)?;
-            total = total + &value * aux.lambda;
+            total += &value * aux.lambda;
             terms[aux.term as usize] = value.detach().to_kind(Kind::Double) * batch;
         }
 
@@ -328,16 +340,32 @@ impl Experiment {
         Ok(snapshots)
     }
 
+    /// The network inference runs: itself (fp32), or a bfloat16 copy of its weights.
+    fn inference_model(&self) -> Result<(Option<(nn::VarStore, Cnn)>, Kind)> {
+        match self.inference {
+            Precision::Fp32 => Ok((None, Kind::Float)),
+            Precision::Bf16 => {
+                let mut store = nn::VarStore::new(self.device);
+                let model = Cnn::new(&store.root(), self.config.model)?;
+                store.copy(&self.store).context("copying the weights for bf16 inference")?;
+                store.bfloat16();
+                Ok((Some((store, model)), Kind::BFloat16))
+            }
+        }
+    }
+
     /// Test accuracy and mean cross-entropy, in batches of [`EVAL_BATCH`] without gradients.
     pub fn evaluate(&self, data: &Split) -> Result<Evaluation> {
         let start = Instant::now();
         let mut loss_sum = Tensor::zeros([], (Kind::Double, self.device));
         let mut correct = Tensor::zeros([], (Kind::Int64, self.device));
+        let (copy, kind) = self.inference_model()?;
+        let model = copy.as_ref().map_or(&self.model, |(_, m)| m);
         tch::no_grad(|| -> Result<()> {
             for index in Batches::sequential(data.len(), EVAL_BATCH) {
-                let x = data.images.index_select(0, &index).to_device(self.device);
+                let x = data.images.index_select(0, &index).to_device(self.device).to_kind(kind);
                 let y = data.labels.index_select(0, &index).to_device(self.device);
-                let (logits, _) = self.model.forward(&x)?;
+                let logits = model.forward(&x)?.0.to_kind(Kind::Float);
                 let loss = cross_entropy(&logits, &y, tch::Reduction::Sum)?;
                 loss_sum += loss.to_kind(Kind::Double);
                 correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64);
@@ -356,10 +384,12 @@ impl Experiment {
     /// Every sample's `fc1` output and label, for plots and metrics.
     pub fn features(&self, data: &Split) -> Result<Features> {
         let mut values = Vec::with_capacity(data.len() * self.config.model.hidden_dim);
+        let (copy, kind) = self.inference_model()?;
+        let model = copy.as_ref().map_or(&self.model, |(_, m)| m);
         tch::no_grad(|| -> Result<()> {
             for index in Batches::sequential(data.len(), EVAL_BATCH) {
-                let x = data.images.index_select(0, &index).to_device(self.device);
-                let (_, f) = self.model.forward(&x)?;
+                let x = data.images.index_select(0, &index).to_device(self.device).to_kind(kind);
+                let f = model.forward(&x)?.1.to_kind(Kind::Float);
                 let f = Vec::<f32>::try_from(&f.to(Device::Cpu).flatten(0, -1)).context("copying features")?;
                 values.extend(f);
             }

@@ -141,3 +141,19 @@ fn training_in_pieces_equals_training_at_once_and_records_each_epoch() {
     assert_eq!(whole.features(&data).unwrap(), pieces.features(&data).unwrap());
     assert_ne!(snapshots[0].features, snapshots[2].features, "the features moved");
 }
+
+#[test]
+fn bf16_inference_is_close_to_fp32_and_leaves_training_alone() {
+    let data = synthetic(200, 5);
+    let mut e = Experiment::new(quick(TrainConfig::default()), Device::Cpu).unwrap();
+    e.train(&data, |_| {}).unwrap();
+    let (fp32, acc32) = (e.features(&data).unwrap(), e.evaluate(&data).unwrap().accuracy);
+    e.inference = Precision::Bf16;
+    let (bf16, acc16) = (e.features(&data).unwrap(), e.evaluate(&data).unwrap().accuracy);
+    let scale = fp32.values.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let worst = fp32.values.iter().zip(&bf16.values).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+    assert!(worst > 0.0, "bf16 changed nothing: was it used?");
+    assert!(worst < 0.05 * scale, "bf16 features differ by {worst} at scale {scale}");
+    assert!((acc32 - acc16).abs() <= 5.0, "accuracy {acc32} vs {acc16}");
+    assert!(e.store.variables().values().all(|v| v.kind() == Kind::Float), "training weights stay fp32");
+}

@@ -1,0 +1,47 @@
+"""Times the notebook's start, as a student meets it: kernel start -> `lossviz` loaded,
+cold (an empty build folder: tch, plotters and lossviz compiled inside the kernel) and
+warm (the set-up's pre-built folder), then "run all" of the Japanese notebook at small
+settings. Needs ./kernel-setup.sh install first.
+
+usage: ~/.cache/lossviz/venv/bin/python bench/notebook_start.py [--skip-cold]
+"""
+import os, shutil, sys, tempfile, time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+import nbformat  # noqa: E402
+import run_notebooks as rn  # noqa: E402
+
+SMALL = {"LOSSVIZ_DATASET": "fashion-mnist", "LOSSVIZ_EPOCHS": "1", "LOSSVIZ_LIMIT": "1000"}
+
+
+def main():
+    rows = []
+    if "--skip-cold" not in sys.argv:
+        build = tempfile.mkdtemp(prefix="lossviz-cold-build-")
+        os.environ["LOSSVIZ_EVCXR_TMPDIR"] = build
+        try:
+            rows.append(("cold: empty build folder", rn.time_start(REPO, "cold")))
+        finally:
+            del os.environ["LOSSVIZ_EVCXR_TMPDIR"]
+            shutil.rmtree(build, ignore_errors=True)
+    rn.time_start(REPO, "first start (may rebuild lossviz after a change)")
+    rows.append(("warm: the set-up's build folder", min(rn.time_start(REPO, "warm") for _ in range(2))))
+
+    os.environ.update(SMALL)
+    path = os.path.join(REPO, "notebooks", "ja", "loss_functions.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    start = time.monotonic()
+    rn.execute(nb, os.path.dirname(path))
+    rows.append(("run all of ja/loss_functions.ipynb (Fashion-MNIST, 1 epoch, 1,000 images)", time.monotonic() - start))
+    problems = [e for c in nb.cells if c.cell_type == "code" for e in rn.errors_in(c)]
+    if problems:
+        sys.exit(f"the notebook failed: {problems[0].evalue}")
+
+    print("\n| | seconds |\n|---|---|")
+    for label, seconds in rows:
+        print(f"| {label} | {seconds:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
