@@ -230,6 +230,8 @@ case "$COMMAND" in
     install_all
     say "running the crate's tests"
     (cd "$REPO" && cargo test --release -p lossviz)
+    say "checking that the benchmarks build (running them is ./bench/run.sh, see BENCHMARKS.md)"
+    (cd "$REPO" && cargo build --release -q -p lossviz-bench --all-targets)
     say "running the notebooks"
     run_notebook_tests
     say "running the lesson in JupyterLab in a headless browser"
