@@ -157,3 +157,14 @@ fn bf16_inference_is_close_to_fp32_and_leaves_training_alone() {
     assert!((acc32 - acc16).abs() <= 5.0, "accuracy {acc32} vs {acc16}");
     assert!(e.store.variables().values().all(|v| v.kind() == Kind::Float), "training weights stay fp32");
 }
+
+#[test]
+fn the_evolution_gif_has_one_frame_per_epoch() {
+    use image::AnimationDecoder;
+    let data = synthetic(60, 6);
+    let mut e = Experiment::new(quick(TrainConfig::default().with_center()), Device::Cpu).unwrap();
+    let snapshots = e.train_recording(2, 1, &data, &data.first(40), |_| {}).unwrap();
+    let gif = crate::plot::animation(&snapshots, &["a"; 10], "evolution", crate::plot::Normalize::EqualAspect, 100).unwrap();
+    let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(&gif.gif)).unwrap();
+    assert_eq!(decoder.into_frames().collect_frames().unwrap().len(), 2);
+}
