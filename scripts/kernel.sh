@@ -136,7 +136,10 @@ SMALL_SETTINGS=(LOSSVIZ_DATASET=fashion-mnist LOSSVIZ_EPOCHS=1 LOSSVIZ_LIMIT=100
 
 run_browser_test() {
   install_browser_test
-  env "${SMALL_SETTINGS[@]}" LOSSVIZ_CACHE="$CACHE" node "$REPO/tests/browser/lab_test.mjs" "$REPO"
+  local nb
+  for nb in ja/loss_functions.ipynb ja/exercise.ipynb; do
+    env "${SMALL_SETTINGS[@]}" LOSSVIZ_CACHE="$CACHE" LAB_NOTEBOOK="$nb" node "$REPO/tests/browser/lab_test.mjs" "$REPO"
+  done
 }
 
 run_notebook_tests() {

@@ -2,13 +2,15 @@
 //
 //   node tests/browser/lab_test.mjs REPO            (kernel-setup.sh test runs it, with
 //                                                    LOSSVIZ_* set to small settings)
-//   LAB_NOTEBOOK=en/loss_functions.ipynb ...        another notebook
+//   LAB_NOTEBOOK=ja/exercise.ipynb ...              another notebook
 //
 // Starts JupyterLab from the set-up's virtualenv on 127.0.0.1 (free port, random token) in a
-// temporary copy of notebooks/, opens the Japanese lesson, checks the kernel is "Rust
-// (lossviz)", runs all cells from the menu, waits for the kernel, then checks: no error
-// output, one loaded <img> per scatter-plot cell, the 考察 text rendered. Screenshots go to
-// test-artifacts/browser/. JupyterLab and Chromium are stopped whatever happens.
+// temporary copy of notebooks/, opens the notebook (the Japanese lesson by default), checks
+// the kernel is "Rust (lossviz)", runs all cells from the menu, waits for the kernel, then
+// checks: no error output, one loaded <img> per cell tagged `scatter` or `animation` (the
+// GIF), a rendered <table> in each cell tagged `table`, and the 考察 text rendered when the
+// notebook has one. Screenshots go to test-artifacts/browser/<notebook>/. Sweeps cache their
+// runs in the temporary folder. JupyterLab and Chromium are stopped whatever happens.
 import { spawn } from "node:child_process";
 import { createRequire } from "node:module";
 import crypto from "node:crypto";
@@ -21,7 +23,7 @@ const repo = path.resolve(process.argv[2] ?? ".");
 const cache = process.env.LOSSVIZ_CACHE ?? path.join(os.homedir(), ".cache", "lossviz");
 const notebook = process.env.LAB_NOTEBOOK ?? "ja/loss_functions.ipynb";
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const artifacts = path.join(repo, "test-artifacts", "browser");
+const artifacts = path.join(repo, "test-artifacts", "browser", notebook.replace(/\.ipynb$/, "").replace(/\//g, "-"));
 const RUN_TIMEOUT_MS = 20 * 60 * 1000;
 
 function fail(message) {
@@ -85,7 +87,7 @@ async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   const port = await freePort();
   const token = crypto.randomBytes(16).toString("hex");
-  const env = { ...process.env, JUPYTER_CONFIG_DIR: path.join(root, "jupyter-config") };
+  const env = { ...process.env, JUPYTER_CONFIG_DIR: path.join(root, "jupyter-config"), LOSSVIZ_RUNS: path.join(root, "runs") };
   const lab = spawn(path.join(cache, "venv", "bin", "jupyter"), [
     "lab", "--no-browser", "--ip=127.0.0.1", `--port=${port}`, `--IdentityProvider.token=${token}`,
     `--ServerApp.root_dir=${path.join(root, "notebooks")}`, `--LabApp.user_settings_dir=${path.join(root, "settings")}`,
@@ -134,26 +136,32 @@ async function main() {
     if (errorTexts.length > 0) fail(`error outputs in the page:\n${errorTexts.join("\n---\n").slice(0, 4000)}`);
 
     const all = page.locator(".jp-Notebook .jp-Cell");
-    const scatterIndices = source.cells.map((c, i) => [c, i]).filter(([c]) => (c.metadata.tags ?? []).includes("scatter")).map(([, i]) => i);
+    const tagged = (tag) => source.cells.map((c, i) => [c, i]).filter(([c]) => (c.metadata.tags ?? []).includes(tag)).map(([, i]) => i);
+    const imageIndices = [...tagged("scatter"), ...tagged("animation")].sort((a, b) => a - b);
     if ((await all.count()) !== source.cells.length) fail(`the page shows ${await all.count()} cells, the notebook has ${source.cells.length}`);
     const shots = [];
-    for (const [n, index] of scatterIndices.entries()) {
+    for (const [n, index] of imageIndices.entries()) {
       const imgs = all.nth(index).locator(".jp-OutputArea-output img");
       const count = await imgs.count();
-      if (count !== 1) { fail(`scatter cell ${index} shows ${count} images, expected 1`); continue; }
+      if (count !== 1) { fail(`image cell ${index} shows ${count} images, expected 1`); continue; }
       const size = await imgs.first().evaluate((img) => [img.naturalWidth, img.naturalHeight]);
-      if (!(size[0] > 0 && size[1] > 0)) { fail(`scatter cell ${index}: image did not load (${size})`); continue; }
+      if (!(size[0] > 0 && size[1] > 0)) { fail(`image cell ${index}: image did not load (${size})`); continue; }
       await imgs.first().scrollIntoViewIfNeeded();
-      const file = path.join(artifacts, `scatter-${n + 1}-cell-${index}.png`);
+      const file = path.join(artifacts, `image-${n + 1}-cell-${index}.png`);
       await imgs.first().screenshot({ path: file });
       shots.push(`${file} (${size[0]}x${size[1]})`);
     }
+    for (const index of tagged("table")) {
+      const rows = await all.nth(index).locator(".jp-OutputArea-output table tbody tr").count();
+      if (rows === 0) fail(`table cell ${index} shows no rendered HTML table`);
+    }
+    const wantKosatsu = source.cells.some((c) => c.cell_type === "markdown" && [].concat(c.source).join("").includes("考察"));
     const kosatsu = await page.locator(".jp-MarkdownCell .jp-RenderedMarkdown", { hasText: "考察" }).count();
-    if (kosatsu === 0) fail("no rendered markdown cell mentions 考察");
+    if (wantKosatsu && kosatsu === 0) fail("no rendered markdown cell mentions 考察");
     const full = path.join(artifacts, "notebook-page.png");
     await page.screenshot({ path: full, fullPage: true });
     shots.push(full);
-    console.log(`rendered 考察 cells: ${kosatsu}\nscreenshots:\n  ${shots.join("\n  ")}`);
+    console.log(`${notebook}: ${imageIndices.length} images, ${tagged("table").length} tables, rendered 考察 cells: ${kosatsu}\nscreenshots:\n  ${shots.join("\n  ")}`);
   } finally {
     if (browser) await browser.close().catch(() => {});
     stopAll();
