@@ -2,13 +2,14 @@
 //! the lesson's training, then evaluation), timed, with its peak memory, as one JSON line.
 //!
 //! usage: lossviz-bench --dataset fashion-mnist [--data DIR] [--limit N] [--threads N]
-//!                      [--loss xent|center]
+//!                      [--loss xent|center] [--plots DIR]
 use std::time::Instant;
 
 use lossviz::data::{Dataset, DatasetKind};
 use lossviz::error::{Error, Result};
 use lossviz::tch::{self, Device};
 use lossviz::metrics::feature_metrics;
+use lossviz::plot::{scatter_grid, Normalize};
 use lossviz::training::{Experiment, Precision, TrainConfig};
 
 struct Args {
@@ -17,10 +18,12 @@ struct Args {
     limit: Option<usize>,
     threads: Option<i32>,
     center: bool,
+    /// Where to write the fp32 and bf16 scatter plots, to compare them by eye.
+    plots: Option<std::path::PathBuf>,
 }
 
 fn parse() -> Result<Args> {
-    let mut args = Args { dataset: DatasetKind::FashionMnist, data: None, limit: None, threads: None, center: false };
+    let mut args = Args { dataset: DatasetKind::FashionMnist, data: None, limit: None, threads: None, center: false, plots: None };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut it = argv.iter();
     while let Some(flag) = it.next() {
@@ -32,6 +35,7 @@ fn parse() -> Result<Args> {
             "--limit" => args.limit = Some(number(value()?)?),
             "--threads" => args.threads = Some(number(value()?)? as i32),
             "--loss" => args.center = value()? == "center",
+            "--plots" => args.plots = Some(value()?.into()),
             other => return Err(Error::setting(other, "", "unknown option")),
         }
     }
@@ -67,6 +71,11 @@ fn main() -> Result<()> {
     experiment.inference = Precision::Bf16;
     let bf16 = experiment.evaluate(&data.test)?;
     let bf16_features = experiment.features(&data.test)?;
+    if let Some(dir) = &args.plots {
+        let names = args.dataset.class_names();
+        let panels = [("fp32", &features), ("bf16", &bf16_features)];
+        scatter_grid(&panels, &names, Normalize::EqualAspect)?.save(dir.join("fp32-vs-bf16.png"))?;
+    }
     let scale = features.values.iter().fold(0f32, |m, v| m.max(v.abs()));
     let worst = features.values.iter().zip(&bf16_features.values).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
 
