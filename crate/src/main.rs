@@ -1,5 +1,5 @@
 //! The `lossviz` command: the lesson's three experiments without a notebook.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use lossviz::data::{locate, Dataset, DatasetKind};
@@ -10,6 +10,7 @@ use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
 use lossviz::report::{run_experiment, Report};
 use lossviz::sweep::{grid, Axis, Sweep};
 use lossviz::training::{print_progress, PcConfig, TrainConfig};
+use tch::Device;
 
 const USAGE: &str = "\
 usage:
@@ -41,7 +42,8 @@ struct Args {
     epochs: usize,
     limit: Option<usize>,
     seed: u64,
-    out: PathBuf,
+    /// `None`: each command's default folder.
+    out: Option<PathBuf>,
     runs: Vec<String>,
     pc_variant: PcVariant,
     base: String,
@@ -62,7 +64,7 @@ fn parse(argv: &[String]) -> std::result::Result<Args, String> {
         epochs: 20,
         limit: None,
         seed: 0,
-        out: PathBuf::from("out"),
+        out: None,
         runs: RUNS.iter().map(|r| r.to_string()).collect(),
         pc_variant: PcVariant::Original,
         base: "center".into(),
@@ -79,7 +81,7 @@ fn parse(argv: &[String]) -> std::result::Result<Args, String> {
             "--epochs" => args.epochs = number(flag, value()?)?,
             "--limit" => args.limit = Some(number(flag, value()?)?),
             "--seed" => args.seed = number(flag, value()?)?,
-            "--out" => args.out = PathBuf::from(value()?),
+            "--out" => args.out = Some(PathBuf::from(value()?)),
             "--runs" => {
                 args.runs = value()?.split(',').map(|r| r.trim().to_string()).collect();
                 if let Some(bad) = args.runs.iter().find(|r| !RUNS.contains(&r.as_str())) {
@@ -114,25 +116,30 @@ fn parse(argv: &[String]) -> std::result::Result<Args, String> {
     Ok(args)
 }
 
-fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
+/// One of the lesson's three experiments, with the command line's epochs, seed and PC variant.
+fn experiment_config(args: &Args, run: &str) -> TrainConfig {
+    let base = TrainConfig { epochs: args.epochs, seed: args.seed, ..TrainConfig::default() };
+    match run {
+        "xent" => base,
+        "center" => base.with_center(),
+        _ => TrainConfig { pc: Some(PcConfig { variant: args.pc_variant, ..PcConfig::default() }), ..base.with_center() },
+    }
+}
+
+/// The device, the data (said in one line) and the output folder, created.
+fn prepare(args: &Args, dataset: DatasetKind, out: &Path) -> Result<(Device, Dataset)> {
     let device = default_device()?;
     let data = Dataset::load(dataset, args.data.as_deref(), args.limit)?;
-    println!(
-        "{} from {}: {} training / {} test images. {}",
-        dataset,
-        data.dir.display(),
-        data.train.len(),
-        data.test.len(),
-        describe(device)
-    );
-    std::fs::create_dir_all(&args.out).map_err(|source| lossviz::error::Error::Io { path: args.out.clone(), source })?;
-    let base = TrainConfig { epochs: args.epochs, seed: args.seed, ..TrainConfig::default() };
-    let pc = PcConfig { variant: args.pc_variant, ..PcConfig::default() };
-    let experiments = [
-        ("xent", "Cross entropy", base.clone()),
-        ("center", "+ Center Loss", base.clone().with_center()),
-        ("pc", "+ Center Loss + PC Loss", TrainConfig { pc: Some(pc), ..base.with_center() }),
-    ];
+    println!("{} from {}: {} training / {} test images. {}", dataset, data.dir.display(), data.train.len(), data.test.len(), describe(device));
+    std::fs::create_dir_all(out).map_err(|source| lossviz::error::Error::Io { path: out.to_path_buf(), source })?;
+    Ok((device, data))
+}
+
+fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out"));
+    let (device, data) = prepare(args, dataset, &out)?;
+    let experiments = [("xent", "Cross entropy"), ("center", "+ Center Loss"), ("pc", "+ Center Loss + PC Loss")]
+        .map(|(name, title)| (name, title, experiment_config(args, name)));
     let experiments = experiments.into_iter().filter(|(name, ..)| args.runs.iter().any(|r| r == name));
     let names = dataset.class_names();
     let mut runs = Vec::new();
@@ -144,13 +151,13 @@ fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
             "{name}: test accuracy {:.2}%, scatter_ratio {:.4}, nearest-center accuracy {:.2}%, silhouette {:.3}",
             r.test_accuracy, r.metrics.scatter_ratio, r.metrics.nearest_center_accuracy, r.metrics.silhouette
         );
-        scatter(&run.features, &names, title, Normalize::PerAxis)?.save(args.out.join(format!("{name}.png")))?;
+        scatter(&run.features, &names, title, Normalize::PerAxis)?.save(out.join(format!("{name}.png")))?;
         runs.push((title, run));
     }
     let panels: Vec<(&str, &lossviz::features::Features)> = runs.iter().map(|(t, r)| (*t, &r.features)).collect();
-    scatter_grid(&panels, &names, Normalize::EqualAspect)?.save(args.out.join("grid.png"))?;
+    scatter_grid(&panels, &names, Normalize::EqualAspect)?.save(out.join("grid.png"))?;
     let histories: Vec<(&str, &[lossviz::training::EpochStats])> = runs.iter().map(|(t, r)| (*t, r.report.history.as_slice())).collect();
-    curves(&histories)?.save(args.out.join("curves.png"))?;
+    curves(&histories)?.save(out.join("curves.png"))?;
     let report = Report {
         dataset,
         train_samples: data.train.len(),
@@ -158,23 +165,15 @@ fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
         device: format!("{device:?}"),
         runs: runs.into_iter().map(|(_, r)| r.report).collect(),
     };
-    report.save(&args.out.join("report.json"))?;
-    println!("wrote xent.png, center.png, pc.png, grid.png, curves.png and report.json to {}", args.out.display());
+    report.save(&out.join("report.json"))?;
+    println!("wrote xent.png, center.png, pc.png, grid.png, curves.png and report.json to {}", out.display());
     Ok(())
 }
 
 fn sweep(args: &Args, dataset: DatasetKind) -> Result<()> {
-    let device = default_device()?;
-    let data = Dataset::load(dataset, args.data.as_deref(), args.limit)?;
-    println!("{} from {}: {} training / {} test images. {}", dataset, data.dir.display(), data.train.len(), data.test.len(), describe(device));
-    let out = if args.out == std::path::Path::new("out") { args.out.join("sweep") } else { args.out.clone() };
-    std::fs::create_dir_all(&out).map_err(|source| lossviz::error::Error::Io { path: out.clone(), source })?;
-    let base = TrainConfig { epochs: args.epochs, seed: args.seed, ..TrainConfig::default() };
-    let base = match args.base.as_str() {
-        "xent" => base,
-        "center" => base.with_center(),
-        _ => TrainConfig { pc: Some(PcConfig { variant: args.pc_variant, ..PcConfig::default() }), ..base.with_center() },
-    };
+    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join("sweep"));
+    let (device, data) = prepare(args, dataset, &out)?;
+    let base = experiment_config(args, &args.base);
     let configs = grid(&base, &args.vary)?;
     let result = Sweep::new(&data, device).run(&configs)?;
     let table = result.table();

@@ -94,14 +94,19 @@ impl RunCache {
         Ok(format!("format {FORMAT}; data {data_identity}; config {config}"))
     }
 
+    /// The entry's folder for this configuration and data, and the key material it hashes.
+    fn entry(&self, config: &TrainConfig, data_identity: &str) -> Result<(PathBuf, String)> {
+        let material = Self::key_material(config, data_identity)?;
+        Ok((self.dir.join(format!("{:016x}", fnv1a(material.as_bytes()))), material))
+    }
+
     /// The entry's folder for this configuration and data.
     pub fn entry_dir(&self, config: &TrainConfig, data_identity: &str) -> Result<PathBuf> {
-        let material = Self::key_material(config, data_identity)?;
-        Ok(self.dir.join(format!("{:016x}", fnv1a(material.as_bytes()))))
+        Ok(self.entry(config, data_identity)?.0)
     }
 
     pub fn load(&self, config: &TrainConfig, data_identity: &str) -> Result<Lookup> {
-        let dir = self.entry_dir(config, data_identity)?;
+        let (dir, material) = self.entry(config, data_identity)?;
         let run_json = dir.join("run.json");
         let bytes = match std::fs::read(&run_json) {
             Ok(b) => b,
@@ -118,7 +123,7 @@ impl RunCache {
             Ok(e) => e,
             Err(e) => return corrupt(&format!("unreadable ({e})")),
         };
-        if entry.format != FORMAT || entry.key_material != Self::key_material(config, data_identity)? {
+        if entry.format != FORMAT || entry.key_material != material {
             return corrupt("made for other settings or data");
         }
         let weights = dir.join("weights.ot");
@@ -133,7 +138,7 @@ impl RunCache {
     /// Stores a finished run: weights first, then `run.json`, each under a temporary name
     /// renamed into place, so a crash never leaves an entry that looks complete.
     pub fn store(&self, config: &TrainConfig, data_identity: &str, store: &nn::VarStore, report: &RunReport, features: &Features) -> Result<PathBuf> {
-        let dir = self.entry_dir(config, data_identity)?;
+        let (dir, key_material) = self.entry(config, data_identity)?;
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
         let weights = dir.join("weights.ot");
         let tmp = dir.join(format!(".weights.ot.tmp.{}", std::process::id()));
@@ -146,7 +151,7 @@ impl RunCache {
         std::fs::rename(&tmp, &weights).map_err(io(&weights))?;
         let entry = Entry {
             format: FORMAT,
-            key_material: Self::key_material(config, data_identity)?,
+            key_material,
             weights_crc32: crc32(&bytes),
             report: report.clone(),
             features: features.clone(),

@@ -162,18 +162,15 @@ impl<'a> Sweep<'a> {
             c.validate()?;
         }
         let (names, varying) = labels(configs);
-        let identity = match &self.cache {
-            Some(_) => Some(cache::data_identity(self.data)?),
+        // The data's identity is part of every key: computed once per sweep.
+        let cache = match &self.cache {
+            Some(c) => Some((c, cache::data_identity(self.data)?)),
             None => None,
         };
         let mut runs = Vec::with_capacity(configs.len());
         for (i, (config, label)) in configs.iter().zip(names).enumerate() {
             let tag = format!("[{}/{}] {label}", i + 1, configs.len());
-            let (cache, identity) = match (&self.cache, &identity) {
-                (Some(c), Some(id)) => (Some(c), id.as_str()),
-                _ => (None, ""),
-            };
-            if let Some(cache) = cache {
+            if let Some((cache, identity)) = &cache {
                 match cache.load(config, identity)? {
                     Lookup::Hit(hit) => {
                         println!("{tag}: loaded from the cache (trained earlier in {:.1} s)", hit.report.train_seconds());
@@ -189,8 +186,8 @@ impl<'a> Sweep<'a> {
             let start = Instant::now();
             let (run, experiment) =
                 run_experiment(&label, config.clone(), self.data, self.device, |p| if !self.quiet { print_progress(p) })?;
-            let weights = match cache {
-                Some(cache) => Some(cache.store(config, identity, &experiment.store, &run.report, &run.features)?),
+            let weights = match &cache {
+                Some((cache, identity)) => Some(cache.store(config, identity, &experiment.store, &run.report, &run.features)?),
                 None => None,
             };
             println!("{tag}: test accuracy {:.2}% in {:.1} s", run.report.test_accuracy, start.elapsed().as_secs_f64());

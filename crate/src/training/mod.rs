@@ -85,8 +85,22 @@ enum Term {
 /// the CPU's caches: 100 ran 1.2-1.8x faster than 1,000 here (BENCHMARKS.md).
 const EVAL_BATCH: usize = 100;
 
-/// Slots of the running sums: loss, xent, the four terms, correct, samples.
+/// Slots of the running sums: loss and xent, the four `Term`s, then correct predictions and
+/// samples. The first `LOSSES` are the values that must stay finite.
+const TOTAL: usize = 0;
+const XENT: usize = 1;
+const LOSSES: usize = 6;
+const CORRECT: usize = 6;
+const SAMPLES: usize = 7;
 const SUMS: i64 = 8;
+
+/// libtorch's random generator is global: whoever seeds it and draws initial weights holds
+/// this, so experiments created at once (tests, threads) still start from their seeds.
+static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lock_global_rng() -> std::sync::MutexGuard<'static, ()> {
+    GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// An added loss together with its weight, the store that owns its class vectors, and
 /// their optimiser.
@@ -100,9 +114,16 @@ struct Aux {
 }
 
 impl Aux {
-    fn new(term: Term, lambda: f64, lr: f64, config: &TrainConfig, device: Device, make: impl FnOnce(&nn::Path) -> Box<dyn ClassLoss>) -> Result<Self> {
+    fn new<L: ClassLoss + 'static>(
+        term: Term,
+        lambda: f64,
+        lr: f64,
+        config: &TrainConfig,
+        device: Device,
+        make: impl FnOnce(&nn::Path) -> L,
+    ) -> Result<Self> {
         let store = nn::VarStore::new(device);
-        let loss = make(&store.root());
+        let loss: Box<dyn ClassLoss> = Box::new(make(&store.root()));
         let optimizer = build_optimizer(config.center_optimizer, &store, lr, 0.0).context("creating the centers' optimiser")?;
         let lambda = if matches!(term, Term::Pc) { -lambda } else { lambda };
         Ok(Aux { term, loss, lambda, store, optimizer })
@@ -160,10 +181,7 @@ impl Experiment {
     /// Checks `config`, then creates the network and the centers from `config.seed`.
     pub fn new(config: TrainConfig, device: Device) -> Result<Self> {
         config.validate()?;
-        // libtorch's generator is global: hold it from the seed to the last random draw,
-        // so two experiments created at once (tests, threads) still start from their seeds.
-        static SEEDED_INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _seeded = SEEDED_INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _rng = lock_global_rng();
         tch::manual_seed(config.seed as i64);
         let store = nn::VarStore::new(device);
         let model = Cnn::new(&store.root(), config.model)?;
@@ -173,17 +191,17 @@ impl Experiment {
         let c = &config;
         let mut losses = Vec::new();
         if let Some(l) = c.center {
-            losses.push(Aux::new(Term::Center, l.lambda, l.lr, c, device, |p| Box::new(CenterLoss::new(p, k, d)))?);
+            losses.push(Aux::new(Term::Center, l.lambda, l.lr, c, device, |p| CenterLoss::new(p, k, d))?);
         }
         if let Some(l) = c.pc {
-            losses.push(Aux::new(Term::Pc, l.lambda, l.lr, c, device, |p| Box::new(PcLoss::new(p, k, d, l.variant)))?);
+            losses.push(Aux::new(Term::Pc, l.lambda, l.lr, c, device, |p| PcLoss::new(p, k, d, l.variant))?);
         }
         if let Some(l) = c.contrastive_center {
-            let make = |p: &nn::Path| Box::new(ContrastiveCenterLoss::new(p, k, d, l.delta)) as Box<dyn ClassLoss>;
+            let make = |p: &nn::Path| ContrastiveCenterLoss::new(p, k, d, l.delta);
             losses.push(Aux::new(Term::ContrastiveCenter, l.lambda, l.lr, c, device, make)?);
         }
         if let Some(l) = c.cosface {
-            let make = |p: &nn::Path| Box::new(CosFaceLoss::new(p, k, d, l.scale, l.margin)) as Box<dyn ClassLoss>;
+            let make = |p: &nn::Path| CosFaceLoss::new(p, k, d, l.scale, l.margin);
             losses.push(Aux::new(Term::CosFace, l.lambda, l.lr, c, device, make)?);
         }
         Ok(Experiment { config, device, model, history: Vec::new(), store, inference: Precision::Fp32, optimizer, losses })
@@ -241,20 +259,20 @@ impl Experiment {
             sums += terms;
             if (step + 1) % self.config.log_every == 0 || step + 1 == steps {
                 let s = self.read_sums(&sums, epoch, step)?;
-                progress(Progress::Step { epoch, step: step + 1, steps, loss: s[0] / s[7], accuracy: 100.0 * s[6] / s[7] });
+                progress(Progress::Step { epoch, step: step + 1, steps, loss: s[TOTAL] / s[SAMPLES], accuracy: 100.0 * s[CORRECT] / s[SAMPLES] });
             }
         }
         let s = self.read_sums(&sums, epoch, steps)?;
-        let mean = |i: usize| s[i] / s[7];
+        let mean = |i: usize| s[i] / s[SAMPLES];
         Ok(EpochStats {
             epoch,
-            loss: mean(0),
-            xent: mean(1),
+            loss: mean(TOTAL),
+            xent: mean(XENT),
             center: mean(Term::Center as usize),
             pc: mean(Term::Pc as usize),
             contrastive_center: mean(Term::ContrastiveCenter as usize),
             cosface: mean(Term::CosFace as usize),
-            train_accuracy: 100.0 * s[6] / s[7],
+            train_accuracy: 100.0 * s[CORRECT] / s[SAMPLES],
             seconds: start.elapsed().as_secs_f64(),
         })
     }
@@ -283,17 +301,17 @@ impl Experiment {
             aux.optimizer.step();
         }
 
-        terms[0] = total.detach().to_kind(Kind::Double) * batch;
-        terms[1] = xent.detach().to_kind(Kind::Double) * batch;
-        terms[6] = logits.argmax(1, false).eq_tensor(y).sum(Kind::Double);
-        terms[7] = Tensor::from(batch).to_device(self.device);
+        terms[TOTAL] = total.detach().to_kind(Kind::Double) * batch;
+        terms[XENT] = xent.detach().to_kind(Kind::Double) * batch;
+        terms[CORRECT] = logits.argmax(1, false).eq_tensor(y).sum(Kind::Double);
+        terms[SAMPLES] = Tensor::from(batch).to_device(self.device);
         Ok(Tensor::stack(&terms, 0))
     }
 
     /// Copies the running sums to the host and stops the run if the loss is no longer finite.
     fn read_sums(&self, sums: &Tensor, epoch: usize, step: usize) -> Result<Vec<f64>> {
         let s = Vec::<f64>::try_from(&sums.to(Device::Cpu)).context("reading the loss")?;
-        if let Some(bad) = s[..6].iter().find(|v| !v.is_finite()) {
+        if let Some(bad) = s[..LOSSES].iter().find(|v| !v.is_finite()) {
             return Err(Error::Diverged { epoch, step, value: *bad, advice: self.divergence_advice() });
         }
         Ok(s)
@@ -346,7 +364,12 @@ impl Experiment {
             Precision::Fp32 => Ok((None, Kind::Float)),
             Precision::Bf16 => {
                 let mut store = nn::VarStore::new(self.device);
-                let model = Cnn::new(&store.root(), self.config.model)?;
+                // Its random initial weights are overwritten at once, but drawing them still
+                // moves the global generator, so take the lock like `new` does.
+                let model = {
+                    let _rng = lock_global_rng();
+                    Cnn::new(&store.root(), self.config.model)?
+                };
                 store.copy(&self.store).context("copying the weights for bf16 inference")?;
                 store.bfloat16();
                 Ok((Some((store, model)), Kind::BFloat16))
