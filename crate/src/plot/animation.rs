@@ -2,8 +2,8 @@
 //! epoch, every frame on the same axes so movement is real movement, not rescaling.
 use std::path::Path;
 
-use super::scatter::{fit_all, render_panels, Panel};
-use super::{Normalize, TAB10};
+use super::scatter::{draw_panels, fit_all, Panel};
+use super::{evcxr_show, Normalize, TAB10};
 use crate::error::{Error, Result};
 use crate::training::Snapshot;
 
@@ -46,8 +46,7 @@ impl Animation {
 
     /// evcxr calls this to show a value: the GIF, inline.
     pub fn evcxr_display(&self) {
-        use base64::Engine;
-        println!("EVCXR_BEGIN_CONTENT image/gif\n{}\nEVCXR_END_CONTENT", base64::engine::general_purpose::STANDARD.encode(&self.gif));
+        evcxr_show("image/gif", &self.gif);
     }
 }
 
@@ -66,9 +65,8 @@ pub fn animation(snapshots: &[Snapshot], class_names: &[&str], title: &str, norm
     let mut frames = Vec::with_capacity(panels.len());
     let (mut width, mut height) = (0, 0);
     for panel in &panels {
-        let figure = render_panels(std::slice::from_ref(panel), class_names, normalize, Some(axes))?;
-        (width, height) = (figure.width as u16, figure.height as u16);
-        let rgb = image::load_from_memory(&figure.png).map_err(|e| Error::Plot(e.to_string()))?.to_rgb8();
+        let rgb = draw_panels(std::slice::from_ref(panel), class_names, normalize, Some(axes))?;
+        (width, height) = (rgb.width() as u16, rgb.height() as u16);
         frames.push(rgb.pixels().map(|p| palette_index(p.0)).collect::<Vec<u8>>());
     }
     let gif_err = |e: gif::EncodingError| Error::Plot(format!("encoding the GIF: {e}"));

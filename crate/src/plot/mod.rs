@@ -62,19 +62,15 @@ impl Figure {
         height: u32,
         draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> std::result::Result<(), String>,
     ) -> Result<Figure> {
-        register_font();
-        let mut rgb = vec![255u8; (width * height * 3) as usize];
-        {
-            let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
-            draw(&root).map_err(Error::Plot)?;
-            root.present().map_err(|e| Error::Plot(e.to_string()))?;
-        }
-        let image = image::RgbImage::from_raw(width, height, rgb).ok_or_else(|| Error::Plot("buffer size".into()))?;
+        Figure::from_rgb(&draw_rgb(width, height, draw)?)
+    }
+
+    pub(crate) fn from_rgb(image: &image::RgbImage) -> Result<Figure> {
         let mut png = Vec::new();
         image
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .map_err(|e| Error::Plot(e.to_string()))?;
-        Ok(Figure { png, width, height })
+        Ok(Figure { png, width: image.width(), height: image.height() })
     }
 
     /// Writes the PNG to `path` atomically (a temporary name, then a rename), so an
@@ -85,12 +81,30 @@ impl Figure {
 
     /// evcxr calls this to show a value: the PNG, inline.
     pub fn evcxr_display(&self) {
-        use base64::Engine;
-        println!(
-            "EVCXR_BEGIN_CONTENT image/png\n{}\nEVCXR_END_CONTENT",
-            base64::engine::general_purpose::STANDARD.encode(&self.png)
-        );
+        evcxr_show("image/png", &self.png);
     }
+}
+
+/// Draws into a white-initialised RGB image of `width` x `height` with `draw`.
+pub(crate) fn draw_rgb(
+    width: u32,
+    height: u32,
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> std::result::Result<(), String>,
+) -> Result<image::RgbImage> {
+    register_font();
+    let mut rgb = vec![255u8; (width * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        draw(&root).map_err(Error::Plot)?;
+        root.present().map_err(|e| Error::Plot(e.to_string()))?;
+    }
+    image::RgbImage::from_raw(width, height, rgb).ok_or_else(|| Error::Plot("buffer size".into()))
+}
+
+/// Hands binary output (an image) to evcxr, which shows it in the notebook.
+pub(crate) fn evcxr_show(mime: &str, bytes: &[u8]) {
+    use base64::Engine;
+    println!("EVCXR_BEGIN_CONTENT {mime}\n{}\nEVCXR_END_CONTENT", base64::engine::general_purpose::STANDARD.encode(bytes));
 }
 
 /// Turns any plotters error into the `String` our drawing closures return.

@@ -2,7 +2,9 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{draw_legend, plot_err, Figure, FONT, TAB10};
+use image::RgbImage;
+
+use super::{draw_legend, draw_rgb, plot_err, Figure, FONT, TAB10};
 use crate::error::{Error, Result};
 use crate::features::Features;
 
@@ -130,7 +132,7 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel, axes: &Ax
 
 /// Panels in rows of at most four (three when that balances the rows better), one legend
 /// on the right. `axes` fixes the axes of every panel; `None` fits each panel to its points.
-pub(crate) fn render_panels(panels: &[Panel], class_names: &[&str], normalize: Normalize, axes: Option<Axes>) -> Result<Figure> {
+pub(crate) fn draw_panels(panels: &[Panel], class_names: &[&str], normalize: Normalize, axes: Option<Axes>) -> Result<RgbImage> {
     if panels.is_empty() {
         return Err(Error::setting("panels", 0, "need at least one panel"));
     }
@@ -138,7 +140,7 @@ pub(crate) fn render_panels(panels: &[Panel], class_names: &[&str], normalize: N
     let cols = if n <= 4 { n } else if n <= 9 { 3 } else { 4 };
     let rows = n.div_ceil(cols);
     let width = PANEL * cols + LEGEND;
-    Figure::render(width, PANEL * rows, |root| {
+    draw_rgb(width, PANEL * rows, |root| {
         root.fill(&WHITE).map_err(plot_err)?;
         let (plots, legend) = root.split_horizontally(width - LEGEND);
         for (panel, area) in panels.iter().zip(plots.split_evenly((rows as usize, cols as usize))) {
@@ -156,7 +158,7 @@ pub fn scatter(f: &Features, class_names: &[&str], title: &str, normalize: Norma
 /// Several scatter plots, titled, sharing one legend (the three experiments, a sweep).
 pub fn scatter_grid(panels: &[(&str, &Features)], class_names: &[&str], normalize: Normalize) -> Result<Figure> {
     let panels = panels.iter().map(|(title, f)| Panel::of(title, f, (0, 1))).collect::<Result<Vec<_>>>()?;
-    render_panels(&panels, class_names, normalize, None)
+    Figure::from_rgb(&draw_panels(&panels, class_names, normalize, None)?)
 }
 
 /// Features of more than two dimensions (e.g. `hidden_dim = 3`) as every pair of
@@ -170,7 +172,7 @@ pub fn projections(f: &Features, class_names: &[&str], title: &str, normalize: N
         .iter()
         .map(|&(a, b)| Panel::of(&format!("{title}: dims {} and {}", a + 1, b + 1), f, (a, b)))
         .collect::<Result<Vec<_>>>()?;
-    render_panels(&panels, class_names, normalize, None)
+    Figure::from_rgb(&draw_panels(&panels, class_names, normalize, None)?)
 }
 
 /// Axes that fit every frame of an animation at once.
