@@ -5,14 +5,22 @@ settings. Needs ./kernel-setup.sh install first.
 
 usage: ~/.cache/lossviz/venv/bin/python bench/notebook_start.py [--skip-cold]
 """
-import os, shutil, sys, tempfile, time
+import os, re, shutil, sys, tempfile, time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 import nbformat  # noqa: E402
 import run_notebooks as rn  # noqa: E402
 
-SMALL = {"LOSSVIZ_DATASET": "fashion-mnist", "LOSSVIZ_EPOCHS": "1", "LOSSVIZ_LIMIT": "1000"}
+
+
+def small_settings():
+    """The notebook tests' small settings, read from their one definition in scripts/kernel.sh."""
+    text = open(os.path.join(REPO, "scripts", "kernel.sh")).read()
+    found = re.search(r"^SMALL_SETTINGS=\((.*)\)$", text, re.M)
+    if not found:
+        sys.exit("SMALL_SETTINGS=(...) not found in scripts/kernel.sh")
+    return dict(pair.split("=", 1) for pair in found.group(1).split())
 
 
 def main():
@@ -28,12 +36,14 @@ def main():
     rn.time_start(REPO, "first start (may rebuild lossviz after a change)")
     rows.append(("warm: the set-up's build folder", min(rn.time_start(REPO, "warm") for _ in range(2))))
 
-    os.environ.update(SMALL)
+    small = small_settings()
+    os.environ.update(small)
     path = os.path.join(REPO, "notebooks", "ja", "loss_functions.ipynb")
     nb = nbformat.read(path, as_version=4)
     start = time.monotonic()
     rn.execute(nb, os.path.dirname(path))
-    rows.append(("run all of ja/loss_functions.ipynb (Fashion-MNIST, 1 epoch, 1,000 images)", time.monotonic() - start))
+    settings = ", ".join(f"{k}={v}" for k, v in small.items())
+    rows.append((f"run all of ja/loss_functions.ipynb ({settings})", time.monotonic() - start))
     problems = [e for c in nb.cells if c.cell_type == "code" for e in rn.errors_in(c)]
     if problems:
         sys.exit(f"the notebook failed: {problems[0].evalue}")
