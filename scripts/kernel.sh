@@ -65,7 +65,20 @@ LAUNCHER
   # needs the network. (evcxr's allow_static_linking = false, which would build the
   # dependencies as dylibs, fails on lossviz: "only metadata stub found for dylib
   # dependency core".)
-  printf '[evcxr]\noffline_mode = true\n' > "$KERNEL_HOME/evcxr-config/evcxr.toml"
+  #
+  # prelude: the code a cell prints to stderr (among it the error behind a failed `?`)
+  # reaches evcxr on a thread of its own, which races the end of the cell: 10-20 % of such
+  # lines were lost when we measured (evcxr issue #353). Stdout is read in order with the
+  # cell's end, so the kernel's process sends its stderr there. Costs one small compile
+  # (about 1 s) at kernel start. Lasts until that process restarts (a crash or `:clear`).
+  cat > "$KERNEL_HOME/evcxr-config/evcxr.toml" <<'TOML'
+[evcxr]
+offline_mode = true
+prelude = '''
+unsafe extern "C" { fn dup2(from: i32, to: i32) -> i32; }
+unsafe { dup2(1, 2); }
+'''
+TOML
   # evcxr's code libraries find Rust's libstd through a relative rpath that is off by one
   # folder when the build folder and the toolchain share a parent (both under $HOME), so
   # the toolchain's library folder goes on the library path as well.

@@ -72,23 +72,28 @@ def time_start(repo, label):
     return seconds
 
 
-def check_recovery(repo):
-    """A cell given a bad setting prints lossviz's error; later cells keep the variables."""
+def check_recovery(repo, failing_cells=10):
+    """Cells given a bad setting print lossviz's error, every time; later cells keep the
+    variables. Several failing cells, because a lost error message was intermittent: before
+    the kernel's prelude sent stderr through stdout, 10-20 % of them came back empty."""
+    bad_cell = "let broken = Experiment::new(TrainConfig { lr: -1.0, ..config.clone() }, device)?;"
     nb = code_notebook(
         load_lossviz(repo),
         "let config = TrainConfig::default();\nlet device = Device::Cpu;",
-        "let broken = Experiment::new(TrainConfig { lr: -1.0, ..config.clone() }, device)?;",
+        *[bad_cell] * failing_cells,
         "println!(\"still here: epochs = {}\", config.epochs);",
     )
     execute(nb, repo, allow_errors=True)
-    bad, after = nb.cells[2], nb.cells[3]
-    if "invalid setting lr = -1" not in text_of(bad):
-        return [f"the bad-setting cell did not print lossviz's error; it printed:\n{text_of(bad)}"]
-    if "panicked" in text_of(bad):
-        return ["the bad-setting cell panicked instead of returning an error"]
+    bad, after = nb.cells[2:-1], nb.cells[-1]
+    silent = [i for i, cell in enumerate(bad) if "invalid setting lr = -1" not in text_of(cell)]
+    if silent:
+        shown = "\n".join(f"  failing cell {i}: {text_of(bad[i])!r}" for i in silent)
+        return [f"{len(silent)} of {failing_cells} bad-setting cells did not print lossviz's error:\n{shown}"]
+    if any("panicked" in text_of(cell) for cell in bad):
+        return ["a bad-setting cell panicked instead of returning an error"]
     if errors_in(after) or "still here: epochs = 20" not in text_of(after):
-        return [f"the cell after the error lost the earlier variables:\n{text_of(after)}"]
-    print("a failing cell keeps the lesson alive: ok", flush=True)
+        return [f"the cell after the errors lost the earlier variables:\n{text_of(after)}"]
+    print(f"failing cells keep the lesson alive and show their errors ({failing_cells} of {failing_cells}): ok", flush=True)
     return []
 
 
