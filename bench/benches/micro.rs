@@ -6,7 +6,7 @@ use lossviz::features::Features;
 use lossviz::losses::{CenterLoss, ClassLoss, PcLoss, PcVariant};
 use lossviz::plot::{scatter, Normalize};
 use lossviz::tch::{nn, Device, Kind, Tensor};
-use lossviz::training::{Experiment, TrainConfig};
+use lossviz::training::{Experiment, Precision, TrainConfig};
 
 fn training_step(c: &mut Criterion) {
     let batch = Split {
@@ -18,6 +18,25 @@ fn training_step(c: &mut Criterion) {
         let mut experiment = Experiment::new(config, Device::Cpu).unwrap();
         // One epoch over 100 samples at batch 100 is one step.
         group.bench_function(name, |b| b.iter(|| experiment.train_for(1, &batch, |_| {}).unwrap()));
+    }
+}
+
+/// The network alone (batch 100) and all of `evaluate` (1,000 images), in fp32 and bf16: the
+/// difference is what evaluation spends outside the forward pass.
+fn evaluation(c: &mut Criterion) {
+    let test = Split {
+        images: Tensor::rand([1000, 1, 28, 28], (Kind::Float, Device::Cpu)),
+        labels: Tensor::arange(1000, (Kind::Int64, Device::Cpu)).remainder(10),
+    };
+    let mut experiment = Experiment::new(TrainConfig::default(), Device::Cpu).unwrap();
+    let mut group = c.benchmark_group("evaluation");
+    let x = test.images.narrow(0, 0, 100);
+    group.bench_function("forward fp32, batch 100", |b| {
+        b.iter(|| lossviz::tch::no_grad(|| experiment.model.forward(&x).unwrap()))
+    });
+    for (name, precision) in [("evaluate fp32, 1000 images", Precision::Fp32), ("evaluate bf16, 1000 images", Precision::Bf16)] {
+        experiment.inference = precision;
+        group.bench_function(name, |b| b.iter(|| experiment.evaluate(&test).unwrap()));
     }
 }
 
@@ -58,5 +77,5 @@ fn idx_loading(c: &mut Criterion) {
     group.bench_function("60k training images (gzip)", |b| b.iter(|| load_split(&images, &labels, None).unwrap()));
 }
 
-criterion_group!(benches, training_step, losses, scatter_png, idx_loading);
+criterion_group!(benches, training_step, evaluation, losses, scatter_png, idx_loading);
 criterion_main!(benches);
