@@ -29,6 +29,9 @@ pub enum Error {
 
     #[error("could not draw the figure: {0}")]
     Plot(String),
+
+    #[error("could not write {what} as JSON: {source}")]
+    Json { what: String, source: serde_json::Error },
 }
 
 /// `?` in a notebook cell (and `main` returning `Result`) prints `Debug`; make that the
@@ -46,6 +49,10 @@ impl Error {
             value: value.to_string(),
             message: message.to_string(),
         }
+    }
+
+    pub(crate) fn json(what: &str) -> impl FnOnce(serde_json::Error) -> Self + '_ {
+        move |source| Error::Json { what: what.to_string(), source }
     }
 
     pub(crate) fn bad_data(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {

@@ -195,7 +195,11 @@ fn self_check() -> Result<()> {
             println!("libtorch OK: {}", describe(device));
             Ok(())
         }
-        other => Err(lossviz::error::Error::Plot(format!("libtorch self-check computed {other:?}, expected 14"))),
+        Ok(other) => Err(lossviz::error::Error::Torch {
+            context: "running the self-check".into(),
+            source: tch::TchError::Torch(format!("[1, 2, 3] · [1, 2, 3] gave {other}, expected 14")),
+        }),
+        Err(source) => Err(lossviz::error::Error::Torch { context: "running the self-check".into(), source }),
     }
 }
 

@@ -85,7 +85,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 impl Report {
     pub fn save(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self).map_err(|e| Error::Plot(e.to_string()))?;
+        let json = serde_json::to_vec_pretty(self).map_err(Error::json(&path.display().to_string()))?;
         write_atomic(path, &json)
     }
 }

@@ -90,7 +90,7 @@ impl RunCache {
     }
 
     fn key_material(config: &TrainConfig, data_identity: &str) -> Result<String> {
-        let config = serde_json::to_string(config).map_err(|e| Error::Plot(e.to_string()))?;
+        let config = serde_json::to_string(config).map_err(Error::json("the settings (for the cache key)"))?;
         Ok(format!("format {FORMAT}; data {data_identity}; config {config}"))
     }
 
@@ -156,7 +156,7 @@ impl RunCache {
             report: report.clone(),
             features: features.clone(),
         };
-        let body = serde_json::to_vec(&entry).map_err(|e| Error::Plot(e.to_string()))?;
+        let body = serde_json::to_vec(&entry).map_err(Error::json("the cached run"))?;
         let mut file = format!("{:08x}\n", crc32(&body)).into_bytes();
         file.extend(body);
         write_atomic(&dir.join("run.json"), &file)?;
