@@ -110,6 +110,8 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel, axes: &Ax
         .configure_mesh()
         .disable_mesh()
         .x_desc(axes.normalize.caption())
+        .x_label_formatter(&|v| tick_label(*v, axes.x.1 - axes.x.0))
+        .y_label_formatter(&|v| tick_label(*v, axes.y.1 - axes.y.0))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 13))
         .draw()
@@ -128,6 +130,19 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel, axes: &Ax
         )
         .map_err(plot_err)?;
     Ok(())
+}
+
+/// A tick's label: decimals enough for the axis's span, trailing zeros dropped, and never
+/// "-0.0" (plotters' default printed that for a tick a rounding error below zero).
+fn tick_label(value: f32, span: f32) -> String {
+    let decimals = (3 - span.abs().max(1e-12).log10().floor() as i32).max(0) as usize;
+    let text = format!("{value:.decimals$}");
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
+    if text.trim_start_matches('-').chars().all(|c| c == '0') {
+        "0".to_string()
+    } else {
+        text.to_string()
+    }
 }
 
 /// Panels in rows of at most four (three when that balances the rows better), one legend
@@ -196,6 +211,17 @@ mod tests {
         Features::new(2, values, labels).unwrap()
     }
 
+
+    #[test]
+    fn tick_labels_have_no_negative_zero_and_no_trailing_zeros() {
+        assert_eq!(tick_label(-1.5e-8, 1.0), "0");
+        assert_eq!(tick_label(-0.1, 1.0), "-0.1");
+        assert_eq!(tick_label(0.300_000_1, 1.0), "0.3");
+        assert_eq!(tick_label(0.05, 0.4), "0.05");
+        assert_eq!(tick_label(250.0, 1000.0), "250");
+        // A collapsed run (lambda too large) still gets distinct labels.
+        assert_eq!(tick_label(0.000_02, 0.000_1), "0.00002");
+    }
     #[test]
     fn per_axis_fills_the_unit_square_and_equal_aspect_keeps_units() {
         let pts = [(0.0, 0.0), (10.0, 1.0)];
