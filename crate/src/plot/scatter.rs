@@ -211,7 +211,6 @@ mod tests {
         Features::new(2, values, labels).unwrap()
     }
 
-
     #[test]
     fn tick_labels_have_no_negative_zero_and_no_trailing_zeros() {
         assert_eq!(tick_label(-1.5e-8, 1.0), "0");
@@ -222,6 +221,7 @@ mod tests {
         // A collapsed run (lambda too large) still gets distinct labels.
         assert_eq!(tick_label(0.000_02, 0.000_1), "0.00002");
     }
+
     #[test]
     fn per_axis_fills_the_unit_square_and_equal_aspect_keeps_units() {
         let pts = [(0.0, 0.0), (10.0, 1.0)];

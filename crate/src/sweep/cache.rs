@@ -5,7 +5,7 @@
 //! and the test features). `run.json` starts with a CRC-32 of the rest and records the
 //! weights' CRC-32, and it is written last, by rename: an entry without it, with a wrong
 //! checksum or with other key material is treated as missing and retrained.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use tch::nn;
 
@@ -33,13 +33,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// CRC-32 of a split's pixels and labels: two datasets of the same size but different
 /// content (another `LOSSVIZ_DATA` folder, a re-downloaded file) get different keys.
 fn split_fingerprint(split: &Split) -> Result<u32> {
-    let pixels = Vec::<f32>::try_from(&split.images.flatten(0, -1)).context("reading images for the cache key")?;
-    let labels = Vec::<i64>::try_from(&split.labels).context("reading labels for the cache key")?;
     let mut crc = flate2::Crc::new();
-    for chunk in pixels.chunks(4096) {
-        crc.update(&chunk.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
+    for (tensor, what) in [(&split.images, "images"), (&split.labels, "labels")] {
+        let tensor = tensor.to_device(tch::Device::Cpu).contiguous();
+        let mut bytes = vec![0u8; tensor.numel() * tensor.kind().elt_size_in_bytes()];
+        tensor.f_copy_data_u8(&mut bytes, tensor.numel()).context(&format!("reading {what} for the cache key"))?;
+        crc.update(&bytes);
     }
-    crc.update(&labels.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
     Ok(crc.sum())
 }
 
@@ -72,7 +72,8 @@ pub struct CachedRun {
     pub weights: PathBuf,
 }
 
-/// Why an entry could not be used.
+/// What the cache holds for a configuration: a usable run, nothing, or an entry that
+/// failed its checks (and why).
 pub enum Lookup {
     Hit(Box<CachedRun>),
     Missing,
@@ -135,20 +136,15 @@ impl RunCache {
         Ok(Lookup::Hit(Box::new(CachedRun { report: entry.report, features: entry.features, weights })))
     }
 
-    /// Stores a finished run: weights first, then `run.json`, each under a temporary name
-    /// renamed into place, so a crash never leaves an entry that looks complete.
+    /// Stores a finished run: weights first, then `run.json`, each written atomically
+    /// ([`write_atomic`]), so a crash never leaves an entry that looks complete.
     pub fn store(&self, config: &TrainConfig, data_identity: &str, store: &nn::VarStore, report: &RunReport, features: &Features) -> Result<PathBuf> {
         let (dir, key_material) = self.entry(config, data_identity)?;
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
         let weights = dir.join("weights.ot");
-        let tmp = dir.join(format!(".weights.ot.tmp.{}", std::process::id()));
-        store.save(&tmp).context(&format!("saving weights to {}", tmp.display()))?;
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| Error::Io { path, source }
-        };
-        let bytes = std::fs::read(&tmp).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &weights).map_err(io(&weights))?;
+        let mut bytes = Vec::new();
+        store.save_to_stream(&mut bytes).context(&format!("saving weights for {}", weights.display()))?;
+        write_atomic(&weights, &bytes)?;
         let entry = Entry {
             format: FORMAT,
             key_material,

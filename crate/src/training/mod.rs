@@ -358,41 +358,51 @@ impl Experiment {
         Ok(snapshots)
     }
 
-    /// The network inference runs: itself (fp32), or a bfloat16 copy of its weights.
-    fn inference_model(&self) -> Result<(Option<(nn::VarStore, Cnn)>, Kind)> {
-        match self.inference {
-            Precision::Fp32 => Ok((None, Kind::Float)),
-            Precision::Bf16 => {
-                let mut store = nn::VarStore::new(self.device);
-                // Its random initial weights are overwritten at once, but drawing them still
-                // moves the global generator, so take the lock like `new` does.
-                let model = {
-                    let _rng = lock_global_rng();
-                    Cnn::new(&store.root(), self.config.model)?
-                };
-                store.copy(&self.store).context("copying the weights for bf16 inference")?;
-                store.bfloat16();
-                Ok((Some((store, model)), Kind::BFloat16))
-            }
+    /// A bfloat16 copy of the network when `inference` asks for one.
+    fn bf16_copy(&self) -> Result<Option<(nn::VarStore, Cnn)>> {
+        if self.inference == Precision::Fp32 {
+            return Ok(None);
         }
+        let mut store = nn::VarStore::new(self.device);
+        // Its random initial weights are overwritten at once, but drawing them still moves
+        // the global generator, so take the lock like `new` does.
+        let model = {
+            let _rng = lock_global_rng();
+            Cnn::new(&store.root(), self.config.model)?
+        };
+        store.copy(&self.store).context("copying the weights for bf16 inference")?;
+        store.bfloat16();
+        Ok(Some((store, model)))
     }
 
-    /// Test accuracy and mean cross-entropy, in batches of [`EVAL_BATCH`] without gradients.
+    /// Runs the network in `inference` precision over `data` in batches of [`EVAL_BATCH`]
+    /// without gradients, handing `each` the batch's indices, its logits and its features
+    /// (both fp32).
+    fn for_each_batch(&self, data: &Split, mut each: impl FnMut(&Tensor, Tensor, Tensor) -> Result<()>) -> Result<()> {
+        let copy = self.bf16_copy()?;
+        let (model, kind) = match &copy {
+            Some((_, m)) => (m, Kind::BFloat16),
+            None => (&self.model, Kind::Float),
+        };
+        tch::no_grad(|| {
+            for index in Batches::sequential(data.len(), EVAL_BATCH) {
+                let x = data.images.index_select(0, &index).to_device(self.device).to_kind(kind);
+                let (logits, features) = model.forward(&x)?;
+                each(&index, logits.to_kind(Kind::Float), features.to_kind(Kind::Float))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Test accuracy and mean cross-entropy.
     pub fn evaluate(&self, data: &Split) -> Result<Evaluation> {
         let start = Instant::now();
         let mut loss_sum = Tensor::zeros([], (Kind::Double, self.device));
         let mut correct = Tensor::zeros([], (Kind::Int64, self.device));
-        let (copy, kind) = self.inference_model()?;
-        let model = copy.as_ref().map_or(&self.model, |(_, m)| m);
-        tch::no_grad(|| -> Result<()> {
-            for index in Batches::sequential(data.len(), EVAL_BATCH) {
-                let x = data.images.index_select(0, &index).to_device(self.device).to_kind(kind);
-                let y = data.labels.index_select(0, &index).to_device(self.device);
-                let logits = model.forward(&x)?.0.to_kind(Kind::Float);
-                let loss = cross_entropy(&logits, &y, tch::Reduction::Sum)?;
-                loss_sum += loss.to_kind(Kind::Double);
-                correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64);
-            }
+        self.for_each_batch(data, |index, logits, _| {
+            let y = data.labels.index_select(0, index).to_device(self.device);
+            loss_sum += cross_entropy(&logits, &y, tch::Reduction::Sum)?.to_kind(Kind::Double);
+            correct += logits.argmax(1, false).eq_tensor(&y).sum(Kind::Int64);
             Ok(())
         })?;
         let samples = data.len();
@@ -407,15 +417,8 @@ impl Experiment {
     /// Every sample's `fc1` output and label, for plots and metrics.
     pub fn features(&self, data: &Split) -> Result<Features> {
         let mut values = Vec::with_capacity(data.len() * self.config.model.hidden_dim);
-        let (copy, kind) = self.inference_model()?;
-        let model = copy.as_ref().map_or(&self.model, |(_, m)| m);
-        tch::no_grad(|| -> Result<()> {
-            for index in Batches::sequential(data.len(), EVAL_BATCH) {
-                let x = data.images.index_select(0, &index).to_device(self.device).to_kind(kind);
-                let f = model.forward(&x)?.1.to_kind(Kind::Float);
-                let f = Vec::<f32>::try_from(&f.to(Device::Cpu).flatten(0, -1)).context("copying features")?;
-                values.extend(f);
-            }
+        self.for_each_batch(data, |_, _, features| {
+            values.extend(Vec::<f32>::try_from(&features.to(Device::Cpu).flatten(0, -1)).context("copying features")?);
             Ok(())
         })?;
         let labels = Vec::<i64>::try_from(&data.labels).context("copying labels")?;
