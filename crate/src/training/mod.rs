@@ -283,10 +283,12 @@ impl Experiment {
         let xent = cross_entropy(&logits, y, tch::Reduction::Mean)?;
         let batch = y.size()[0] as f64;
         let mut terms: Vec<Tensor> = (0..SUMS).map(|_| Tensor::zeros([], (Kind::Double, self.device))).collect();
+        // A new tensor per term, not `+=`: `total` starts as a handle on `xent`'s storage,
+        // and adding in place would make the reported cross-entropy the total loss.
         let mut total = xent.shallow_clone();
         for aux in &self.losses {
             let value = aux.loss.forward(&features, y)?;
-            total += &value * aux.lambda;
+            total = total + &value * aux.lambda;
             terms[aux.term as usize] = value.detach().to_kind(Kind::Double) * batch;
         }
 
@@ -426,5 +428,7 @@ impl Experiment {
     }
 }
 
+#[cfg(test)]
+mod golden;
 #[cfg(test)]
 mod tests;
