@@ -158,7 +158,7 @@ install_browser_test() {
 }
 
 # The small settings both notebook tests run the lesson at: minutes on two cores.
-SMALL_SETTINGS=(LOSSVIZ_DATASET=fashion-mnist LOSSVIZ_EPOCHS=1 LOSSVIZ_LIMIT=1000)
+SMALL_SETTINGS=(LOSSVIZ_DATASET=mnist LOSSVIZ_EPOCHS=1 LOSSVIZ_LIMIT=1000)
 
 run_browser_test() {
   install_browser_test

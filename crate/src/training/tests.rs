@@ -19,13 +19,13 @@ fn synthetic(n: usize, seed: i64) -> Split {
 }
 
 fn quick(config: TrainConfig) -> TrainConfig {
-    TrainConfig { epochs: 3, batch_size: 20, lr: 0.01, log_every: 5, ..config }
+    TrainConfig { epochs: 3, batch_size: 20, lr: 0.05, log_every: 5, ..config }
 }
 
 #[test]
 fn centers_move_and_center_loss_tightens_the_classes() {
     let data = synthetic(300, 1);
-    let config = TrainConfig { epochs: 8, batch_size: 20, lr: 0.01, log_every: 5, ..TrainConfig::default() };
+    let config = TrainConfig { epochs: 15, batch_size: 20, lr: 0.05, log_every: 5, ..TrainConfig::default() };
     let mut xent = Experiment::new(config.clone(), Device::Cpu).unwrap();
     xent.train(&data, |_| {}).unwrap();
     let mut center = Experiment::new(config.with_center(), Device::Cpu).unwrap();
