@@ -30,8 +30,8 @@ install_evcxr() {
   echo "$EVCXR_VERSION" > "$stamp"
 }
 
-# The kernel's own cargo registry holds exactly the crates the repository's Cargo.lock pins
-# (fetched for this machine's target), and the launcher gives each build slot a copy of
+# The kernel's own cargo registry holds exactly the crates the repository's Cargo.lock pins,
+# and the launcher gives each build slot a copy of
 # that lock. evcxr resolves the crate it generates for a notebook afresh, and rewrites the
 # lock on every `:dep` (it checks a new dependency in a throw-away manifest naming only
 # that one), so the lock alone does not hold the versions; a registry with nothing else in
@@ -47,8 +47,9 @@ install_kernel_registry() {
   # The user's cargo settings (a registry mirror, say) apply to this registry too.
   local user_cargo="${CARGO_HOME:-$HOME/.cargo}"
   [ -f "$user_cargo/config.toml" ] && cp "$user_cargo/config.toml" "$KERNEL_CARGO/config.toml"
-  local host; host="$(rustc -vV | sed -n 's/^host: //p')"
-  (cd "$REPO" && CARGO_HOME="$KERNEL_CARGO" cargo fetch --locked --quiet --target "$host") \
+  # Every target's crates, not only this machine's: evcxr checks each `:dep` with
+  # `cargo metadata`, which reads the manifest of every package in the graph.
+  (cd "$REPO" && CARGO_HOME="$KERNEL_CARGO" cargo fetch --locked --quiet) \
     || die "cargo could not fetch the crates Cargo.lock pins into $KERNEL_CARGO (is crates.io reachable?)"
   cp "$REPO/Cargo.lock" "$lock"
   touch "$KERNEL_CARGO/.complete"
