@@ -149,10 +149,34 @@ def check_recovery(repo, failing_cells=10):
 TAGGED_OUTPUTS = {"scatter": "image/png", "animation": "image/gif", "table": "text/html"}
 
 
+def outputs_text(nb):
+    return "".join(text_of(c) for c in nb.cells if c.cell_type == "code")
+
+
+def check_restart(path, name):
+    """The lesson again in a new kernel, as after a restart: its trainings must come from the
+    run cache the first run filled."""
+    nb = nbformat.read(path, as_version=4)
+    start = time.monotonic()
+    try:
+        execute(nb, os.path.dirname(path))
+    except (CellExecutionError, CellTimeoutError) as e:
+        return [f"{name}, run again: a cell failed:\n{e}"]
+    trainings = sum("train_or_load(" in "".join(c.source) for c in nb.cells if c.cell_type == "code")
+    loaded = outputs_text(nb).count("loaded from the cache")
+    if trainings == 0 or loaded != trainings:
+        return [f"{name}, run again: {loaded} of {trainings} trainings loaded from the run cache"]
+    print(f"{name} after a restart: all {trainings} trainings loaded from the cache, "
+          f"whole notebook in {time.monotonic() - start:.0f} s", flush=True)
+    return []
+
+
 def check_notebook(path, out_dir):
     """Runs one notebook; returns a list of problems."""
     nb = nbformat.read(path, as_version=4)
     name = os.path.relpath(path, os.path.dirname(os.path.dirname(path)))
+    # A run cache per notebook, away from the student's: each notebook trains its own runs.
+    os.environ["LOSSVIZ_RUNS"] = os.path.join(out_dir, "runs-" + name.replace(os.sep, "-"))
     start = time.monotonic()
     problems = []
     try:
@@ -170,8 +194,10 @@ def check_notebook(path, out_dir):
             if tag in cell.metadata.get("tags", []):
                 if not any(mime in o.get("data", {}) for o in cell.get("outputs", [])):
                     problems.append(f"{name} cell {i}: a {tag} cell produced no {mime} output")
-    if "exercise" in name and "loaded from the cache" not in "".join(text_of(c) for c in nb.cells if c.cell_type == "code"):
+    if "exercise" in name and "loaded from the cache" not in outputs_text(nb):
         problems.append(f"{name}: no sweep loaded a run from the cache (later sweeps repeat earlier configurations)")
+    if "loss_functions" in name and not problems:
+        problems += check_restart(path, name)
     target = os.path.join(out_dir, name.replace(os.sep, "__"))
     nbformat.write(nb, target)
     print(f"{name}: {'ok' if not problems else 'FAILED'} in {time.monotonic() - start:.0f} s "
@@ -189,9 +215,6 @@ def main():
         return
     problems = check_locked_versions(repo) + check_recovery(repo)
     out_dir = tempfile.mkdtemp(prefix="lossviz-notebooks-")
-    # The exercise's sweeps cache their runs; the tests' small runs go to a fresh folder,
-    # away from the student's cache.
-    os.environ["LOSSVIZ_RUNS"] = os.path.join(out_dir, "runs")
     notebooks = sorted(glob.glob(os.path.join(repo, "notebooks", "**", "*.ipynb"), recursive=True))
     if not notebooks:
         problems.append("no notebooks found under notebooks/")

@@ -7,9 +7,9 @@ use lossviz::device::{default_device, describe};
 use lossviz::losses::PcVariant;
 use lossviz::error::Result;
 use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
-use lossviz::report::{run_experiment, Report};
-use lossviz::sweep::{grid, Axis, Sweep};
-use lossviz::training::{print_progress, PcConfig, TrainConfig};
+use lossviz::report::{summarize, Report};
+use lossviz::sweep::{grid, train_or_load, Axis, Sweep};
+use lossviz::training::{print_progress, Experiment, PcConfig, TrainConfig};
 use tch::Device;
 
 const USAGE: &str = "\
@@ -20,7 +20,9 @@ usage:
       writes xent.png, center.png, pc.png, grid.png, curves.png and report.json to --out
       (default: out). --epochs defaults to the original's 20; --limit keeps the first N
       samples of each split; --runs picks some of the three; --pc-variant is original
-      (the lesson's formula, the default), bounded or bounded:<margin>.
+      (the lesson's formula, the default), bounded or bounded:<margin>. The runs are
+      kept in the run cache (below), so the notebook's lesson at the same settings loads
+      them instead of training.
   lossviz sweep --dataset mnist|fashion-mnist [--data DIR] [--epochs N] [--limit N]
                 [--seed N] [--out DIR] [--base xent|center|pc] --vary PATH=V1,V2,... ...
       Trains every combination of the --vary settings (any TrainConfig path, e.g.
@@ -145,7 +147,11 @@ fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
     let mut runs = Vec::new();
     for (name, title, config) in experiments {
         println!("== {title} ==");
-        let (run, _) = run_experiment(name, config, &data, device, print_progress)?;
+        // Through the run cache: the notebook's lesson, at the same settings, then loads
+        // these runs instead of training them again (and so does this command, re-run).
+        let mut experiment = Experiment::new(config, device)?;
+        train_or_load(&mut experiment, &data, print_progress)?;
+        let run = summarize(name, &experiment, &data)?;
         let r = &run.report;
         println!(
             "{name}: test accuracy {:.2}%, scatter_ratio {:.4}, nearest-center accuracy {:.2}%, silhouette {:.3}",

@@ -55,9 +55,16 @@ pub fn run_experiment(
     progress: impl FnMut(Progress),
 ) -> Result<(Run, Experiment)> {
     let mut experiment = Experiment::new(config, device)?;
-    let history = experiment.train(&data.train, progress)?;
+    experiment.train(&data.train, progress)?;
+    Ok((summarize(name, &experiment, data)?, experiment))
+}
+
+/// The numbers and test features of a trained experiment: evaluation, features and their
+/// metrics on `data.test`, with its training history.
+pub fn summarize(name: &str, experiment: &Experiment, data: &Dataset) -> Result<Run> {
     let evaluation = experiment.evaluate(&data.test)?;
     let features = experiment.features(&data.test)?;
+    let history = experiment.history.clone();
     let report = RunReport {
         name: name.to_string(),
         test_accuracy: evaluation.accuracy,
@@ -68,7 +75,7 @@ pub fn run_experiment(
         config: experiment.config.clone(),
         history,
     };
-    Ok((Run { report, features }, experiment))
+    Ok(Run { report, features })
 }
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.

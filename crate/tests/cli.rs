@@ -4,10 +4,15 @@ use std::process::{Command, Output};
 
 use lossviz::data::{encode_idx, FILES};
 
+/// Each call gets a run cache of its own, so `compare` trains (never loads an earlier
+/// call's runs) and nothing reaches the user's cache.
 fn lossviz(args: &[&str]) -> Output {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Command::new(env!("CARGO_BIN_EXE_lossviz"))
         .args(args)
         .env_remove("LOSSVIZ_DATA")
+        .env("LOSSVIZ_RUNS", temp_dir(&format!("runs-{call}")))
         .env("LOSSVIZ_DEVICE", "cpu")
         .output()
         .expect("the lossviz binary runs")

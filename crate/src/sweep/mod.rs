@@ -21,10 +21,10 @@ pub use cache::{CachedRun, Lookup, RunCache};
 pub use table::Table;
 
 use crate::data::Dataset;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, TorchContext};
 use crate::plot::{curves, scatter_grid, Figure, Normalize};
-use crate::report::{run_experiment, Run};
-use crate::training::{print_progress, TrainConfig};
+use crate::report::{run_experiment, summarize, Run};
+use crate::training::{print_progress, EpochStats, Experiment, Progress, TrainConfig};
 
 /// One setting and the values it takes in a [`grid`].
 #[derive(Debug, Clone)]
@@ -113,6 +113,51 @@ pub fn labels(configs: &[TrainConfig]) -> (Vec<String>, Vec<String>) {
         })
         .collect();
     (names, varying)
+}
+
+/// The lesson's trainings, kept across kernel restarts. Trains `experiment` on `data.train`
+/// like [`Experiment::train`] and keeps the run in the run cache
+/// ([`RunCache::default_dir`]); when the cache already holds this configuration trained on
+/// this data, loads its weights and history instead, and says so. Returns the history, as
+/// `train` does. `experiment` must be fresh from [`Experiment::new`]: the cache's key is its
+/// configuration, which says nothing of epochs trained before.
+pub fn train_or_load(experiment: &mut Experiment, data: &Dataset, progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
+    train_or_load_in(&RunCache { dir: RunCache::default_dir() }, experiment, data, progress)
+}
+
+fn train_or_load_in(
+    cache: &RunCache,
+    experiment: &mut Experiment,
+    data: &Dataset,
+    progress: impl FnMut(Progress),
+) -> Result<Vec<EpochStats>> {
+    if !experiment.history.is_empty() {
+        return Err(Error::setting(
+            "experiment",
+            format!("already trained {} epochs", experiment.history.len()),
+            "train_or_load needs an Experiment fresh from Experiment::new",
+        ));
+    }
+    let identity = cache::data_identity(data)?;
+    match cache.load(&experiment.config, &identity)? {
+        Lookup::Hit(hit) => {
+            experiment.store.load(&hit.weights).context(&format!("loading {}", hit.weights.display()))?;
+            experiment.history = hit.report.history.clone();
+            println!(
+                "loaded from the cache (trained earlier in {:.1} s; {})",
+                hit.report.train_seconds(),
+                cache.entry_dir(&experiment.config, &identity)?.display()
+            );
+            return Ok(experiment.history.clone());
+        }
+        Lookup::Corrupt(why) => println!("cache entry unusable ({why}); training again"),
+        Lookup::Missing => {}
+    }
+    let history = experiment.train(&data.train, progress)?;
+    let run = summarize("lesson", experiment, data)?;
+    let weights = cache.store(&experiment.config, &identity, &experiment.store, &run.report, &run.features)?;
+    println!("kept in the run cache ({}): a restarted kernel loads it instead of training again", weights.parent().unwrap_or(&weights).display());
+    Ok(history)
 }
 
 /// One configuration's outcome in a sweep.

@@ -55,6 +55,29 @@ fn a_second_run_loads_from_the_cache_with_identical_results() {
 }
 
 #[test]
+fn the_lessons_training_is_kept_and_a_fresh_experiment_loads_it() {
+    let (data, dir) = tiny("lesson-cache");
+    let cache = RunCache { dir: dir.join("runs") };
+    let config = TrainConfig { epochs: 2, ..quick().with_center() };
+    let mut trained = Experiment::new(config.clone(), Device::Cpu).unwrap();
+    let history = train_or_load_in(&cache, &mut trained, &data, |_| {}).unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(cache.entry_dir(&config, &cache::data_identity(&data).unwrap()).unwrap().join("run.json").is_file());
+
+    // As after a kernel restart: a new experiment, the same settings, loaded not trained.
+    let mut loaded = Experiment::new(config, Device::Cpu).unwrap();
+    let mut steps = 0;
+    let again = train_or_load_in(&cache, &mut loaded, &data, |_| steps += 1).unwrap();
+    assert_eq!(steps, 0, "it trained again");
+    assert_eq!(again, history);
+    assert_eq!(loaded.history, trained.history);
+    assert_eq!(loaded.features(&data.test).unwrap(), trained.features(&data.test).unwrap());
+
+    let err = train_or_load_in(&cache, &mut loaded, &data, |_| {}).unwrap_err().to_string();
+    assert!(err.contains("already trained 2 epochs"), "{err}");
+}
+
+#[test]
 fn a_corrupt_entry_is_retrained_not_trusted() {
     let (data, dir) = tiny("sweep-corrupt");
     let cache = RunCache { dir: dir.join("runs") };
