@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -168,6 +169,8 @@ def from_mirrors():
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
+    # A set-up stopped with SIGTERM unwinds like Ctrl-C, so no half-written file stays.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     folder = sys.argv[1]
     os.makedirs(folder, exist_ok=True)
     if have_all(folder):

@@ -6,6 +6,12 @@ use std::path::PathBuf;
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 
+/// The run the discussion cells quote: the original's settings on all of MNIST.
+const DISCUSSED_EPOCHS: usize = 20;
+const MNIST_TRAIN: usize = 60_000;
+/// The lesson's quick mode: epochs on every image (see [`LessonParams::for_lesson`]).
+pub const QUICK_EPOCHS: usize = 5;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LessonParams {
     pub dataset: DatasetKind,
@@ -19,7 +25,38 @@ pub struct LessonParams {
 
 impl LessonParams {
     pub fn from_env() -> Result<Self> {
-        Self::from_lookup(|k| std::env::var(k).ok(), 20, None)
+        Self::from_lookup(|k| std::env::var(k).ok(), DISCUSSED_EPOCHS, None)
+    }
+
+    /// The lesson's settings: the original's (MNIST, 20 epochs, every image), or with
+    /// `quick`, [`QUICK_EPOCHS`] epochs on every image, chosen by measurement so that the
+    /// three pictures already show what the full run shows (README, "Quick settings").
+    /// The environment overrides either.
+    pub fn for_lesson(quick: bool) -> Result<Self> {
+        let epochs = if quick { QUICK_EPOCHS } else { DISCUSSED_EPOCHS };
+        Self::from_lookup(|k| std::env::var(k).ok(), epochs, None)
+    }
+
+    /// One line saying how a run on `data` with these settings differs from the run the
+    /// discussion (考察) cells quote, or `None` when it is that run.
+    pub fn discussion_note(&self, data: &Dataset) -> Option<String> {
+        let mut differences = Vec::new();
+        if data.kind != DatasetKind::Mnist {
+            differences.push(format!("{} instead of MNIST", data.kind));
+        }
+        if self.epochs != DISCUSSED_EPOCHS {
+            differences.push(format!("{} epochs instead of {DISCUSSED_EPOCHS}", self.epochs));
+        }
+        if data.kind == DatasetKind::Mnist && data.train.len() != MNIST_TRAIN {
+            differences.push(format!("{} training images instead of {MNIST_TRAIN}", data.train.len()));
+        }
+        (!differences.is_empty()).then(|| {
+            format!(
+                "Note: this run differs from the one the discussion cells quote ({}), so your numbers \
+                 and pictures will differ from theirs.",
+                differences.join(", ")
+            )
+        })
     }
 
     /// The exercise's settings: with `full`, the original's (as [`LessonParams::from_env`]);
@@ -96,6 +133,20 @@ mod tests {
         assert_eq!((quick.epochs, quick.limit), (5, Some(10_000)));
         let env = |k: &str| (k == "LOSSVIZ_LIMIT").then(|| "300".to_string());
         assert_eq!(LessonParams::from_lookup(env, 5, Some(10_000)).unwrap().limit, Some(300), "the environment wins");
+    }
+
+    #[test]
+    fn the_note_names_every_difference_from_the_discussed_run() {
+        let dir = crate::data::tests::temp_dir("note");
+        crate::data::tests::write_tiny_dataset(&dir.join("mnist"), 12, false);
+        let tiny = Dataset::load(DatasetKind::Mnist, Some(&dir.join("mnist")), None).unwrap();
+        let p = params(&[]).unwrap();
+        let note = p.discussion_note(&tiny).expect("12 images are not the discussed run");
+        assert!(note.contains("12 training images instead of 60000") && !note.contains("epochs"), "{note}");
+        let quick = LessonParams { epochs: QUICK_EPOCHS, ..p.clone() };
+        let fashion = Dataset { kind: DatasetKind::FashionMnist, ..tiny };
+        let note = quick.discussion_note(&fashion).unwrap();
+        assert!(note.contains("Fashion-MNIST instead of MNIST") && note.contains("5 epochs instead of 20"), "{note}");
     }
 
     #[test]

@@ -259,7 +259,17 @@ impl Experiment {
             sums += terms;
             if (step + 1) % self.config.log_every == 0 || step + 1 == steps {
                 let s = self.read_sums(&sums, epoch, step)?;
-                progress(Progress::Step { epoch, step: step + 1, steps, loss: s[TOTAL] / s[SAMPLES], accuracy: 100.0 * s[CORRECT] / s[SAMPLES] });
+                let mean = |i: usize| s[i] / s[SAMPLES];
+                progress(Progress::Step {
+                    epoch,
+                    step: step + 1,
+                    steps,
+                    loss: mean(TOTAL),
+                    xent: mean(XENT),
+                    center: mean(Term::Center as usize),
+                    pc: mean(Term::Pc as usize),
+                    accuracy: 100.0 * mean(CORRECT),
+                });
             }
         }
         let s = self.read_sums(&sums, epoch, steps)?;

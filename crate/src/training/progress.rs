@@ -4,8 +4,9 @@ use super::EpochStats;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Progress<'a> {
-    /// Every `log_every` steps: the epoch's running mean loss and accuracy so far.
-    Step { epoch: usize, step: usize, steps: usize, loss: f64, accuracy: f64 },
+    /// Every `log_every` steps: the epoch's running means so far of the total loss, each
+    /// of the lesson's terms (zero when off) and the accuracy.
+    Step { epoch: usize, step: usize, steps: usize, loss: f64, xent: f64, center: f64, pc: f64, accuracy: f64 },
     /// After each epoch.
     Epoch(&'a EpochStats),
 }
@@ -13,9 +14,11 @@ pub enum Progress<'a> {
 /// Prints progress as the original did: step lines within an epoch, then a summary.
 pub fn print_progress(p: Progress) {
     match p {
-        Progress::Step { epoch, step, steps, loss, accuracy } => {
-            println!("  epoch {:>2} [{step:>4}/{steps}] loss {loss:.3}  acc {accuracy:.2}%", epoch + 1)
-        }
+        // The original's breakdown: every term, every 100 steps.
+        Progress::Step { epoch, step, steps, loss, xent, center, pc, accuracy } => println!(
+            "  epoch {:>2} [{step:>4}/{steps}] loss {loss:.3} | xent {xent:.3} | center {center:.3} | pc {pc:.3} | acc {accuracy:.2}%",
+            epoch + 1
+        ),
         Progress::Epoch(s) => {
             // The exercise's extra terms only when they are on, to keep the lesson's lines short.
             let mut extra = String::new();

@@ -85,6 +85,21 @@ fn progress_reports_steps_and_epochs() {
     .unwrap();
     assert_eq!(seen, ["0:4", "0:8", "0:10", "end0", "1:4", "1:8", "1:10", "end1"]);
     assert_eq!(e.history.len(), 2);
+
+    // Each term on its own, as the original printed them: total = xent + center - 1e-4 pc.
+    let mut e = Experiment::new(TrainConfig { epochs: 1, batch_size: 10, log_every: 5, ..TrainConfig::default().with_center_and_pc() }, Device::Cpu).unwrap();
+    let mut steps = Vec::new();
+    e.train(&data, |p| {
+        if let Progress::Step { loss, xent, center, pc, .. } = p {
+            steps.push((loss, xent, center, pc));
+        }
+    })
+    .unwrap();
+    assert_eq!(steps.len(), 2);
+    for (loss, xent, center, pc) in steps {
+        assert!(xent > 0.0 && center > 0.0 && pc > 0.0, "{xent} {center} {pc}");
+        assert!((loss - (xent + center - 1e-4 * pc)).abs() < 1e-6 * loss.abs().max(1.0), "{loss} vs {xent} + {center} - 1e-4 {pc}");
+    }
 }
 
 #[test]
