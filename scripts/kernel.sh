@@ -30,12 +30,12 @@ install_evcxr() {
   echo "$EVCXR_VERSION" > "$stamp"
 }
 
-# The kernel's own cargo registry holds exactly the crates the repository's Cargo.lock pins,
-# and the launcher gives each build slot a copy of
-# that lock. evcxr resolves the crate it generates for a notebook afresh, and rewrites the
-# lock on every `:dep` (it checks a new dependency in a throw-away manifest naming only
-# that one), so the lock alone does not hold the versions; a registry with nothing else in
-# it does: offline, cargo can only pick crates it has. A notebook therefore compiles the
+# The kernel's own cargo registry holds exactly the crates the repository's Cargo.lock pins.
+# evcxr resolves the crate it generates for a notebook afresh, and a lock file in its build
+# folder would not survive: the start-up prelude compiles with no dependencies (cargo drops
+# every locked crate), and each `:dep` is checked in a throw-away manifest naming only that
+# one. A registry with nothing else in it holds the versions: offline, cargo can only pick
+# crates it has. A notebook therefore compiles the
 # lossviz the tests tested, and a `:dep` of a student's own works when its crate is among
 # the locked ones.
 install_kernel_registry() {
@@ -51,7 +51,7 @@ install_kernel_registry() {
   # `cargo metadata`, which reads the manifest of every package in the graph.
   (cd "$REPO" && CARGO_HOME="$KERNEL_CARGO" cargo fetch --locked --quiet) \
     || die "cargo could not fetch the crates Cargo.lock pins into $KERNEL_CARGO (is crates.io reachable?)"
-  cp "$REPO/Cargo.lock" "$lock"
+  cp "$REPO/Cargo.lock" "$lock"  # what the registry was filled from: refetched when it differs
   touch "$KERNEL_CARGO/.complete"
 }
 
@@ -101,7 +101,6 @@ spec = {
         "LOSSVIZ_EVCXR": evcxr,
         "LOSSVIZ_CARGO_BIN": cargo_bin,
         "LOSSVIZ_KERNEL_BUILDS": builds,
-        "LOSSVIZ_KERNEL_LOCK": os.path.join(home, "Cargo.lock"),
         "CARGO_HOME": cargo_home,
         "EVCXR_CONFIG_DIR": os.path.join(home, "evcxr-config"),
         "CARGO_TERM_COLOR": "never",
