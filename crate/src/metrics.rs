@@ -3,22 +3,35 @@
 //! the mean feature of a class, not a loss's learned center.
 use crate::features::Features;
 
+/// JSON has no NaN (serde_json writes it as `null`): read `null` back as NaN, so that a run
+/// whose features collapsed to one point (scatter ratio 0/0) loads from the run cache
+/// instead of looking damaged and being trained again.
+fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FeatureMetrics {
     /// tr(S_w) / tr(S_b): within-class scatter (mean squared distance of a point to its
     /// class mean) over between-class scatter (mean squared distance of the class means to
     /// their mean). The trace form of neural collapse's NC1; smaller = tighter, better
     /// separated classes, and it does not change when the whole space is scaled.
+    #[serde(deserialize_with = "nan_from_null")]
     pub scatter_ratio: f64,
     /// Percent of points whose nearest class mean is their own class's.
+    #[serde(deserialize_with = "nan_from_null")]
     pub nearest_center_accuracy: f64,
     /// Mean Euclidean distance from a point to its class mean.
+    #[serde(deserialize_with = "nan_from_null")]
     pub mean_distance_to_center: f64,
     /// Smallest and mean distance between two class means.
+    #[serde(deserialize_with = "nan_from_null")]
     pub min_center_distance: f64,
+    #[serde(deserialize_with = "nan_from_null")]
     pub mean_center_distance: f64,
     /// Mean silhouette in [-1, 1] over an evenly spaced sample of at most
     /// [`SILHOUETTE_SAMPLE`] points (it costs O(n^2)).
+    #[serde(deserialize_with = "nan_from_null")]
     pub silhouette: f64,
 }
 
@@ -177,6 +190,18 @@ mod tests {
         let m = feature_metrics(&f);
         assert_eq!(m.silhouette, 0.0);
         assert_eq!(m.min_center_distance, 0.0);
+    }
+
+    #[test]
+    fn an_undefined_ratio_survives_json() {
+        // All points on one spot: within- and between-class scatter are both 0.
+        let m = feature_metrics(&features(&[(3.0, 3.0, 0), (3.0, 3.0, 1)]));
+        assert!(m.scatter_ratio.is_nan(), "{m:?}");
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(json.contains("\"scatter_ratio\":null"), "{json}");
+        let back: FeatureMetrics = serde_json::from_str(&json).unwrap();
+        assert!(back.scatter_ratio.is_nan());
+        assert_eq!(back.silhouette, m.silhouette);
     }
 
     #[test]
