@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 const DISCUSSED_EPOCHS: usize = 20;
 const MNIST_TRAIN: usize = 60_000;
 /// The lesson's quick mode: epochs on every image (see [`LessonParams::for_lesson`]).
-pub const QUICK_EPOCHS: usize = 5;
+pub const QUICK_EPOCHS: usize = 10;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LessonParams {
@@ -146,7 +146,7 @@ mod tests {
         let quick = LessonParams { epochs: QUICK_EPOCHS, ..p.clone() };
         let fashion = Dataset { kind: DatasetKind::FashionMnist, ..tiny };
         let note = quick.discussion_note(&fashion).unwrap();
-        assert!(note.contains("Fashion-MNIST instead of MNIST") && note.contains("5 epochs instead of 20"), "{note}");
+        assert!(note.contains("Fashion-MNIST instead of MNIST") && note.contains("10 epochs instead of 20"), "{note}");
     }
 
     #[test]
