@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/fresh-machine.sh — the set-up and the tests as a new user meets them.
 #
-#   scripts/fresh-machine.sh [--reuse-heavy] [--keep]
+#   scripts/fresh-machine.sh [--reuse-heavy] [--lab-only] [--keep]
 #
 # Copies this checkout (its tracked and unignored files, as a clone would have them) and
 # makes an empty home in a new folder, then, with HOME, CARGO_HOME, the XDG folders,
@@ -18,16 +18,19 @@
 #                everything else, the cargo registry among it, still starts empty. Whatever
 #                of the two this run had to make is moved into that cache for the next run.
 #                CI runs this.
+# --lab-only     skip step 1: `./kernel-setup.sh lab` is then the first command the new home
+#                sees, so it does the whole set-up itself before JupyterLab starts.
 # --keep         leave the folder behind (it is removed otherwise, also on failure).
 #
 # Prints the time of each phase and the total. Exit status: that of the first failing phase.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-REUSE=0 KEEP=0
+REUSE=0 KEEP=0 LAB_ONLY=0
 for arg in "$@"; do
   case "$arg" in
     --reuse-heavy) REUSE=1 ;;
+    --lab-only) LAB_ONLY=1 ;;
     --keep) KEEP=1 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "fresh-machine: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
@@ -137,6 +140,15 @@ PY
   (cd "$CLONE" && exec setsid ./kernel-setup.sh lab --no-browser --ip=127.0.0.1 --port="$port" \
      --IdentityProvider.token="$token" "${root_flag[@]}") > "$ROOT/lab.log" 2>&1 &
   LAB_PGID=$!
+  # The set-up runs first inside `lab` (all of it, with --lab-only), then JupyterLab starts.
+  local waited=0
+  until python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=5)" \
+      "http://127.0.0.1:$port/api/status?token=$token" 2>/dev/null; do
+    if ! kill -0 "$LAB_PGID" 2>/dev/null || [ $waited -ge 3600 ]; then
+      say "JupyterLab did not start (waited $waited s); its log:"; tail -40 "$ROOT/lab.log" >&2; return 1
+    fi
+    sleep 5; waited=$((waited + 5))
+  done
   local ok=0
   if LAB_URL="http://127.0.0.1:$port" LAB_TOKEN="$token" LAB_NOTEBOOK=fresh-machine-check.ipynb \
        LAB_EXPECT="sum 8" node "$CLONE/tests/browser/lab_test.mjs" "$CLONE"; then ok=1; fi
@@ -160,7 +172,7 @@ say "fresh home in $ROOT$([ $REUSE -eq 1 ] && echo ', reusing libtorch and evcxr
 timed "copy of the checkout" copy_checkout
 make_home
 enter_home
-timed "./kernel-setup.sh test" readme_test
+[ $LAB_ONLY -eq 1 ] || timed "./kernel-setup.sh test" readme_test
 timed "./kernel-setup.sh lab + browser" lab_check
 [ $REUSE -eq 1 ] && hand_back_heavy
 say "passed. $(IFS=,; echo "${TIMES[*]}" | sed 's/,/, /g'); total $((SECONDS - STARTED)) s"
