@@ -6,6 +6,7 @@
 #                                (extra arguments go to `lossviz compare`, e.g. --epochs 2)
 #   ./kernel-setup.sh test       install everything, then run every test (what CI runs)
 #   ./kernel-setup.sh lab        install everything, then open JupyterLab on notebooks/
+#   ./kernel-setup.sh test-tools only Chromium and playwright-core, for the browser test
 #   --cuda                       (before the command) use the CUDA build of torch 2.13
 #
 # Every heavy thing lives under $LOSSVIZ_CACHE (default ~/.cache/lossviz), never in the
@@ -244,9 +245,13 @@ case "$COMMAND" in
     phase ""
     say "time per step: $(IFS=,; echo "${PHASES[*]}" | sed 's/,/, /g'); total $SECONDS s"
     ;;
+  test-tools)
+    # Only what the browser test needs beyond the lesson (scripts/fresh-machine.sh uses it).
+    install_browser_test
+    ;;
   lab)
     install_all
     exec "$VENV/bin/jupyter" lab --notebook-dir="$REPO/notebooks" "$@"
     ;;
-  *) die "unknown command '$COMMAND'; use one of: install, run, test, lab (optionally after --cuda)" ;;
+  *) die "unknown command '$COMMAND'; use one of: install, run, test, lab, test-tools (optionally after --cuda)" ;;
 esac

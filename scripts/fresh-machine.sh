@@ -149,6 +149,8 @@ PY
     fi
     sleep 5; waited=$((waited + 5))
   done
+  # The browser and its driver: there already after `test`, installed here with --lab-only.
+  (cd "$CLONE" && ./kernel-setup.sh test-tools) || return 1
   local ok=0
   if LAB_URL="http://127.0.0.1:$port" LAB_TOKEN="$token" LAB_NOTEBOOK=fresh-machine-check.ipynb \
        LAB_EXPECT="sum 8" node "$CLONE/tests/browser/lab_test.mjs" "$CLONE"; then ok=1; fi
