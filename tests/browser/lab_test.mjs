@@ -134,8 +134,21 @@ async function main() {
     await kernelName.filter({ hasText: "Rust (lossviz)" }).waitFor({ timeout: 60_000 });
     console.log(`kernel shown: ${(await kernelName.textContent()).trim()}`);
 
-    await page.locator(".lm-MenuBar-itemLabel", { hasText: /^Run$/ }).click();
-    await page.locator(".lm-Menu-itemLabel", { hasText: /^Run All Cells$/ }).click();
+    // Run > Run All Cells. A click that lands while the page is still settling (a
+    // notification appearing, the kernel connecting) can be lost, and then no cell ever
+    // starts: try again, up to three times, until some cell shows [*] or [n].
+    const anyCellStarted = () => page.evaluate(() =>
+      [...document.querySelectorAll(".jp-CodeCell .jp-InputArea-prompt")].some((p) => /\[(\*|\d+)\]/.test(p.textContent)));
+    for (let attempt = 1; ; attempt++) {
+      await page.locator(".lm-MenuBar-itemLabel", { hasText: /^Run$/ }).click();
+      await page.locator(".lm-Menu-itemLabel", { hasText: /^Run All Cells$/ }).click();
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && !(await anyCellStarted())) await page.waitForTimeout(1000);
+      if (await anyCellStarted()) break;
+      if (attempt === 3) throw new Error("Run All Cells started no cell in three tries");
+      console.log(`Run All Cells started no cell within 30 s; trying again (${attempt + 1} of 3)`);
+      await page.keyboard.press("Escape");
+    }
     const started = Date.now();
     // Done when every code cell shows an execution count and none is queued or running.
     const source = JSON.parse(fs.readFileSync(path.join(repo, "notebooks", notebook), "utf8"));
