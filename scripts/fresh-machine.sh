@@ -152,12 +152,15 @@ PY
   # The browser and its driver: there already after `test`, installed here with --lab-only.
   (cd "$CLONE" && ./kernel-setup.sh test-tools) || return 1
   local ok=0
+  # Two cells on a pre-built kernel: seconds. Ten minutes means something hangs.
   if LAB_URL="http://127.0.0.1:$port" LAB_TOKEN="$token" LAB_NOTEBOOK=fresh-machine-check.ipynb \
-       LAB_EXPECT="sum 8" node "$CLONE/tests/browser/lab_test.mjs" "$CLONE"; then ok=1; fi
+       LAB_EXPECT="sum 8" LAB_RUN_TIMEOUT_S=600 node "$CLONE/tests/browser/lab_test.mjs" "$CLONE"; then ok=1; fi
+  # On failure, what the kernel and its compiler were doing, before they are stopped.
+  [ $ok -eq 1 ] || { say "kernel processes:"; ps -eo pid,ppid,etimes,stat,wchan:20,args | grep -E '[e]vcxr|[c]argo|[r]ustc' | cut -c1-240 >&2 || true; }
   kill -TERM -- "-$LAB_PGID" 2>/dev/null || true
   wait "$LAB_PGID" 2>/dev/null || true
   LAB_PGID=""
-  if [ $ok -eq 0 ]; then say "JupyterLab's log:"; tail -40 "$ROOT/lab.log" >&2; return 1; fi
+  if [ $ok -eq 0 ]; then say "JupyterLab's log:"; tail -120 "$ROOT/lab.log" >&2; return 1; fi
 }
 
 # What this run had to download or build goes back to the user's cache.

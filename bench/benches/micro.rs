@@ -2,7 +2,7 @@
 //! Results and what changed because of them are in BENCHMARKS.md.
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use lossviz::data::{load_split, locate, DatasetKind, Split};
-use lossviz::features::Features;
+use lossviz::features::{Centers, Classifier, Features};
 use lossviz::losses::{CenterLoss, ClassLoss, PcLoss, PcVariant};
 use lossviz::plot::{scatter, Normalize};
 use lossviz::tch::{nn, Device, Kind, Tensor};
@@ -63,6 +63,15 @@ fn scatter_png(c: &mut Criterion) {
     let features = Features::new(2, values, (0..n).map(|i| (i % 10) as u8).collect()).unwrap();
     let names = DatasetKind::FashionMnist.class_names();
     c.bench_function("scatter PNG, 10k points", |b| b.iter(|| scatter(&features, &names, "bench", Normalize::PerAxis).unwrap()));
+    // The same with fc2's decision regions under the points and ten centers over them.
+    let mut decorated = features.clone();
+    let weight: Vec<f32> = (0..10).flat_map(|k| [(k as f32 * 0.63).cos(), (k as f32 * 0.63).sin()]).collect();
+    decorated.classifier = Some(Classifier::new(2, weight, vec![0.0; 10]).unwrap());
+    decorated.centers = vec![Centers { loss: "Center Loss".into(), values: (0..20).map(|i| (i % 10) as f32).collect() }];
+    let style = Normalize::EqualAspect.regions(true).centers(true);
+    c.bench_function("scatter PNG, 10k points, regions and centers", |b| {
+        b.iter(|| scatter(&decorated, &names, "bench", style).unwrap())
+    });
 }
 
 fn idx_loading(c: &mut Criterion) {

@@ -1,4 +1,7 @@
-//! The extracted feature space: one `dim`-dimensional point per test sample, with its label.
+//! The extracted feature space: one `dim`-dimensional point per test sample, with its label,
+//! and what the trained network knows about that space (its last layer and the centers the
+//! added losses learned), so a plot can show where the network decides and where the
+//! centers sit.
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -7,9 +10,56 @@ pub struct Features {
     /// Row-major `[n, dim]`.
     pub values: Vec<f32>,
     pub labels: Vec<u8>,
+    /// `fc2`, the map from a feature to the class scores; `None` for features built by hand.
+    #[serde(default)]
+    pub classifier: Option<Classifier>,
+    /// The class vectors of each added loss that places one center per class.
+    #[serde(default)]
+    pub centers: Vec<Centers>,
+}
+
+/// A linear layer from `dim` features to one score per class: `scores = W x + b`. With
+/// `dim = 2` its decision regions are convex polygons in the plane of the scatter plot.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Classifier {
+    /// Row-major `[classes, dim]`.
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl Classifier {
+    pub fn new(dim: usize, weight: Vec<f32>, bias: Vec<f32>) -> Result<Self> {
+        if dim == 0 || bias.is_empty() || weight.len() != dim * bias.len() {
+            return Err(Error::setting(
+                "classifier",
+                format!("{} weights for {} biases", weight.len(), bias.len()),
+                &format!("expected {dim} weights per class"),
+            ));
+        }
+        Ok(Classifier { weight, bias })
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// The class with the highest score at `point` (the first of equal ones, as `argmax`).
+    pub fn predict(&self, point: &[f32]) -> usize {
+        let dim = self.weight.len() / self.bias.len();
+        let score = |k: usize| self.bias[k] + self.weight[k * dim..(k + 1) * dim].iter().zip(point).map(|(w, x)| w * x).sum::<f32>();
+        (1..self.num_classes()).fold((0, score(0)), |(best, s), k| if score(k) > s { (k, score(k)) } else { (best, s) }).0
+    }
+}
+
+/// One added loss's learned centers, `[classes, dim]` row-major, named for a legend.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Centers {
+    pub loss: String,
+    pub values: Vec<f32>,
 }
 
 impl Features {
+    /// Points and labels alone, with no network behind them.
     pub fn new(dim: usize, values: Vec<f32>, labels: Vec<u8>) -> Result<Self> {
         if dim == 0 || values.len() != dim * labels.len() {
             return Err(Error::setting(
@@ -18,7 +68,7 @@ impl Features {
                 &format!("expected {dim} values per label"),
             ));
         }
-        Ok(Features { dim, values, labels })
+        Ok(Features { dim, values, labels, classifier: None, centers: Vec::new() })
     }
 
     pub fn len(&self) -> usize {
@@ -36,5 +86,46 @@ impl Features {
     /// Coordinates `a` and `b` of every point, e.g. `(0, 1)` for the 2-D plot.
     pub fn projection(&self, a: usize, b: usize) -> Vec<(f32, f32)> {
         (0..self.len()).map(|i| (self.point(i)[a], self.point(i)[b])).collect()
+    }
+
+    /// The mean of the class means: where a plane through two of the dimensions cuts the
+    /// others when the features have more than two (`hidden_dim = 3`).
+    pub fn mean_of_class_means(&self) -> Vec<f32> {
+        let classes = self.labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
+        let mut sums = vec![0f64; classes * self.dim];
+        let mut counts = vec![0usize; classes];
+        for i in 0..self.len() {
+            let k = self.labels[i] as usize;
+            counts[k] += 1;
+            for (s, &v) in sums[k * self.dim..(k + 1) * self.dim].iter_mut().zip(self.point(i)) {
+                *s += v as f64;
+            }
+        }
+        let present: Vec<usize> = (0..classes).filter(|&k| counts[k] > 0).collect();
+        (0..self.dim)
+            .map(|d| (present.iter().map(|&k| sums[k * self.dim + d] / counts[k] as f64).sum::<f64>() / present.len().max(1) as f64) as f32)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifier_predicts_the_highest_score_and_checks_its_shape() {
+        // Class 0 scores x, class 1 scores y, class 2 scores 1 - x - y.
+        let c = Classifier::new(2, vec![1.0, 0.0, 0.0, 1.0, -1.0, -1.0], vec![0.0, 0.0, 1.0]).unwrap();
+        assert_eq!(c.predict(&[2.0, 0.5]), 0);
+        assert_eq!(c.predict(&[0.5, 2.0]), 1);
+        assert_eq!(c.predict(&[-1.0, -1.0]), 2);
+        assert!(Classifier::new(2, vec![1.0; 5], vec![0.0; 3]).unwrap_err().to_string().contains("2 weights per class"));
+    }
+
+    #[test]
+    fn mean_of_class_means_weights_classes_not_samples() {
+        // Class 0: three points at x = 0; class 1: one point at x = 4.
+        let f = Features::new(1, vec![0.0, 0.0, 0.0, 4.0], vec![0, 0, 0, 1]).unwrap();
+        assert_eq!(f.mean_of_class_means(), vec![2.0]);
     }
 }

@@ -23,16 +23,16 @@ pub mod prelude {
     pub use crate::data::{Dataset, DatasetKind, Split};
     pub use crate::device::{default_device, describe};
     pub use crate::error::{Error, Result};
-    pub use crate::features::Features;
+    pub use crate::features::{Centers, Classifier, Features};
     pub use crate::lesson::LessonParams;
     pub use crate::losses::{CenterLoss, ClassLoss, ContrastiveCenterLoss, CosFaceLoss, PcLoss, PcVariant};
     pub use crate::metrics::{feature_metrics, FeatureMetrics};
     pub use crate::model::{Cnn, ModelConfig};
-    pub use crate::plot::{animation, curves, projections, scatter, scatter_grid, Animation, Figure, Normalize};
+    pub use crate::plot::{animation, curves, projections, scatter, scatter_grid, Animation, Figure, Normalize, Style};
     pub use crate::sweep::{grid, train_or_load, Axis, Sweep, SweepResult};
     pub use crate::training::{
         print_progress, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, EpochStats, Evaluation, Experiment, OptimizerKind, PcConfig,
-        Precision, Progress, Snapshot, TrainConfig,
+        Precision, Progress, Snapshot, StepStats, TrainConfig,
     };
     pub use tch::{self, Device, Kind, Tensor};
 }

@@ -158,12 +158,16 @@ fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
             r.test_accuracy, r.metrics.scatter_ratio, r.metrics.nearest_center_accuracy, r.metrics.silhouette
         );
         scatter(&run.features, &names, title, Normalize::PerAxis)?.save(out.join(format!("{name}.png")))?;
+        // What the network decides, and where the centers are, on axes that keep shapes.
+        let regions = Normalize::EqualAspect.regions(true).centers(true);
+        scatter(&run.features, &names, title, regions)?.save(out.join(format!("{name}-regions.png")))?;
         runs.push((title, run));
     }
     let panels: Vec<(&str, &lossviz::features::Features)> = runs.iter().map(|(t, r)| (*t, &r.features)).collect();
     scatter_grid(&panels, &names, Normalize::EqualAspect)?.save(out.join("grid.png"))?;
     let histories: Vec<(&str, &[lossviz::training::EpochStats])> = runs.iter().map(|(t, r)| (*t, r.report.history.as_slice())).collect();
     curves(&histories)?.save(out.join("curves.png"))?;
+    let figures: Vec<String> = runs.iter().map(|(_, r)| format!("{0}.png, {0}-regions.png", r.report.name)).collect();
     let report = Report {
         dataset,
         train_samples: data.train.len(),
@@ -172,7 +176,7 @@ fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
         runs: runs.into_iter().map(|(_, r)| r.report).collect(),
     };
     report.save(&out.join("report.json"))?;
-    println!("wrote xent.png, center.png, pc.png, grid.png, curves.png and report.json to {}", out.display());
+    println!("wrote {}, grid.png, curves.png and report.json to {}", figures.join(", "), out.display());
     Ok(())
 }
 

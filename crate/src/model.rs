@@ -128,6 +128,12 @@ impl Cnn {
         let logits = features.apply(&self.fc2);
         Ok((logits, features))
     }
+
+    /// `fc2`'s weight `[classes, hidden_dim]` and bias `[classes]`: the map from a feature
+    /// point to the class scores, which a plot turns into decision regions.
+    pub(crate) fn classifier(&self) -> (&Tensor, Option<&Tensor>) {
+        (&self.fc2.ws, self.fc2.bs.as_ref())
+    }
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub fn run_experiment(
     progress: impl FnMut(Progress),
 ) -> Result<(Run, Experiment)> {
     let mut experiment = Experiment::new(config, device)?;
-    experiment.train(&data.train, progress)?;
+    experiment.train_watching(data, progress)?;
     Ok((summarize(name, &experiment, data)?, experiment))
 }
 

@@ -27,7 +27,9 @@ const cache = process.env.LOSSVIZ_CACHE ?? path.join(os.homedir(), ".cache", "lo
 const notebook = process.env.LAB_NOTEBOOK ?? "ja/loss_functions.ipynb";
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const artifacts = path.join(repo, "test-artifacts", "browser", notebook.replace(/\.ipynb$/, "").replace(/\//g, "-"));
-const RUN_TIMEOUT_MS = 20 * 60 * 1000;
+// How long all cells may take: the lesson at the small settings takes a few minutes;
+// LAB_RUN_TIMEOUT_S shortens it for a notebook of two cells.
+const RUN_TIMEOUT_MS = Number(process.env.LAB_RUN_TIMEOUT_S ?? 20 * 60) * 1000;
 
 function fail(message) {
   console.error(`browser test: FAILED: ${message}`);
@@ -133,6 +135,15 @@ async function main() {
     const kernelName = page.locator(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName");
     await kernelName.filter({ hasText: "Rust (lossviz)" }).waitFor({ timeout: 60_000 });
     console.log(`kernel shown: ${(await kernelName.textContent()).trim()}`);
+    // Run cells only once the kernel has answered and is idle: a request sent while the
+    // connection is still being set up is the one race left between the page and the kernel.
+    const kernelState = async () => {
+      const kernels = await (await fetch(`${base}/api/kernels?token=${token}`)).json();
+      return kernels.map((k) => `${k.name} ${k.execution_state} (${k.connections} connection${k.connections === 1 ? "" : "s"})`).join(", ");
+    };
+    const idleBy = Date.now() + 120_000;
+    while (!/\bidle\b/.test(await kernelState()) && Date.now() < idleBy) await page.waitForTimeout(1000);
+    console.log(`kernel state before running: ${await kernelState()}`);
 
     // Run > Run All Cells. A click that lands while the page is still settling (a
     // notification appearing, the kernel connecting) can be lost, and then no cell ever
@@ -153,10 +164,19 @@ async function main() {
     // Done when every code cell shows an execution count and none is queued or running.
     const source = JSON.parse(fs.readFileSync(path.join(repo, "notebooks", notebook), "utf8"));
     const codeCells = source.cells.filter((c) => c.cell_type === "code").length;
-    await page.waitForFunction((n) => {
-      const prompts = [...document.querySelectorAll(".jp-CodeCell .jp-InputArea-prompt")].map((p) => p.textContent);
-      return prompts.filter((t) => /\[\d+\]/.test(t)).length === n && !prompts.some((t) => t.includes("*"));
-    }, codeCells, { timeout: RUN_TIMEOUT_MS, polling: 1000 });
+    try {
+      await page.waitForFunction((n) => {
+        const prompts = [...document.querySelectorAll(".jp-CodeCell .jp-InputArea-prompt")].map((p) => p.textContent);
+        return prompts.filter((t) => /\[\d+\]/.test(t)).length === n && !prompts.some((t) => t.includes("*"));
+      }, codeCells, { timeout: RUN_TIMEOUT_MS, polling: 1000 });
+    } catch (e) {
+      // What a person would look at: the prompts, the outputs so far, the kernel's state.
+      const prompts = await page.locator(".jp-CodeCell .jp-InputArea-prompt").allTextContents();
+      const outputs = (await page.locator(".jp-OutputArea-output").allTextContents()).join("\n").slice(-3000);
+      await page.screenshot({ path: path.join(artifacts, "timeout.png"), fullPage: true }).catch(() => {});
+      throw new Error(`cells not done after ${RUN_TIMEOUT_MS / 1000} s: prompts ${JSON.stringify(prompts)}; ` +
+        `kernel ${await kernelState().catch((k) => `unknown (${k})`)}; outputs so far:\n${outputs}\n(screenshot: ${artifacts}/timeout.png)`);
+    }
     console.log(`all ${codeCells} code cells ran in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 
     const expected = process.env.LAB_EXPECT;

@@ -3,24 +3,31 @@
 use std::path::Path;
 
 use super::scatter::{draw_panels, fit_all, Panel};
-use super::{evcxr_show, Normalize, TAB10};
+use super::{evcxr_show, tint, Style, TAB10};
 use crate::error::{Error, Result};
 use crate::training::Snapshot;
 
-/// The ten class colours first, then 246 greys for the background, axes and
-/// (anti-aliased) text. A fixed palette keeps every class its exact colour in every frame,
-/// which a quantiser fitted to mostly-white frames does not (it merged blue into grey).
+/// The ten class colours and their ten region tints first, then 236 greys for the
+/// background, axes and (anti-aliased) text. A fixed palette keeps every class its exact
+/// colour in every frame, which a quantiser fitted to mostly-white frames does not (it
+/// merged blue into grey).
 fn palette() -> Vec<u8> {
-    let greys = (0..246u32).map(|i| (i * 255 / 245) as u8).map(|g| [g, g, g]);
-    TAB10.iter().map(|c| [c.0, c.1, c.2]).chain(greys).flatten().collect()
+    let greys = (0..GREYS).map(|i| (i * 255 / (GREYS - 1)) as u8).map(|g| [g, g, g]);
+    exact_colours().map(|c| [c.0, c.1, c.2]).chain(greys).flatten().collect()
+}
+
+const GREYS: u32 = 236;
+
+fn exact_colours() -> impl Iterator<Item = plotters::style::RGBColor> {
+    TAB10.into_iter().chain((0..10).map(tint))
 }
 
 fn palette_index([r, g, b]: [u8; 3]) -> u8 {
-    if let Some(i) = TAB10.iter().position(|c| (c.0, c.1, c.2) == (r, g, b)) {
+    if let Some(i) = exact_colours().position(|c| (c.0, c.1, c.2) == (r, g, b)) {
         return i as u8;
     }
     let luma = (299 * r as u32 + 587 * g as u32 + 114 * b as u32) / 1000;
-    10 + ((luma * 245 + 127) / 255) as u8
+    20 + ((luma * (GREYS - 1) + 127) / 255) as u8
 }
 
 /// An animated GIF. In a notebook, a cell ending with an `Animation` plays it inline.
@@ -51,21 +58,23 @@ impl Animation {
 }
 
 /// Each snapshot as a scatter frame titled `"{title}: epoch N"`, `frame_ms` apart (the last
-/// frame stays three times as long, so the loop's end is visible), looping forever.
-pub fn animation(snapshots: &[Snapshot], class_names: &[&str], title: &str, normalize: Normalize, frame_ms: u32) -> Result<Animation> {
+/// frame stays three times as long, so the loop's end is visible), looping forever. With a
+/// [`Style`] that asks for them, the regions and centers move with the points.
+pub fn animation(snapshots: &[Snapshot], class_names: &[&str], title: &str, style: impl Into<Style>, frame_ms: u32) -> Result<Animation> {
+    let style = style.into();
     if snapshots.is_empty() {
         return Err(Error::setting("snapshots", 0, "nothing recorded; train with train_recording first"));
     }
     let panels = snapshots
         .iter()
-        .map(|s| Panel::of(&format!("{title}: epoch {}", s.epoch + 1), &s.features, (0, 1)))
+        .map(|s| Panel::of(&format!("{title}: epoch {}", s.epoch + 1), &s.features, (0, 1), style))
         .collect::<Result<Vec<_>>>()?;
-    let axes = fit_all(&panels, normalize);
+    let axes = fit_all(&panels, style.normalize);
     // Frames as palette indices (a byte per pixel), then one encoder over all of them.
     let mut frames = Vec::with_capacity(panels.len());
     let (mut width, mut height) = (0, 0);
     for panel in &panels {
-        let rgb = draw_panels(std::slice::from_ref(panel), class_names, normalize, Some(axes))?;
+        let (rgb, _) = draw_panels(std::slice::from_ref(panel), class_names, style.normalize, Some(axes))?;
         (width, height) = (rgb.width() as u16, rgb.height() as u16);
         frames.push(rgb.pixels().map(|p| palette_index(p.0)).collect::<Vec<u8>>());
     }
@@ -93,6 +102,7 @@ pub fn animation(snapshots: &[Snapshot], class_names: &[&str], title: &str, norm
 #[cfg(test)]
 mod tests {
     use super::*;
+    use super::super::Normalize;
     use crate::features::Features;
     use image::AnimationDecoder;
 

@@ -1,99 +1,284 @@
-//! Loss and training accuracy per epoch, several runs overlaid.
+//! Training curves of several runs, overlaid: the losses and accuracy as logged every
+//! `log_every` steps, the test accuracy after each epoch, epochs marked on the axis.
+use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
+use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{plot_err, Figure, FONT, TAB10};
 use crate::error::{Error, Result};
-use crate::training::EpochStats;
+use crate::training::{EpochStats, StepStats};
 
-/// Two panels per epoch: training cross-entropy (left, log scale) and training accuracy
-/// (right). Cross-entropy rather than the total loss, because the total holds different
-/// terms in each run (and goes negative with PC Loss); the log scale keeps a run that blows
-/// up from flattening the others.
+/// One line or set of points: whose it is (the run's index) and its `(epochs, value)` points.
+struct Series {
+    run: usize,
+    points: Vec<(f64, f64)>,
+}
+
+/// One panel: its title, lines, and points drawn as dots (the test accuracy). A loss panel
+/// is drawn on a log scale when its values span a factor of 10 or more.
+struct Panel {
+    title: &'static str,
+    lines: Vec<Series>,
+    dots: Vec<Series>,
+    loss: bool,
+}
+
+type Pick = fn(&StepStats) -> f64;
+
+/// The losses a run may have, as they are read from the logs, and their panel titles. The
+/// added terms get a panel each, so PC Loss's growth is not flattened by cross-entropy.
+const LOSS_PANELS: [(&str, Pick); 5] = [
+    ("training cross-entropy", |s| s.xent),
+    ("Center Loss term", |s| s.center),
+    ("PC Loss term", |s| s.pc),
+    ("contrastive-center term", |s| s.contrastive_center),
+    ("CosFace term", |s| s.cosface),
+];
+
+/// A run's logged stretches as `(epochs from the start, value)`; a history from before
+/// per-step logging (no stretches) gives one point per epoch, at its end.
+fn points(history: &[EpochStats], pick: Pick) -> Vec<(f64, f64)> {
+    history
+        .iter()
+        .flat_map(|e| {
+            if e.steps.is_empty() {
+                let whole = StepStats {
+                    step: 1,
+                    steps: 1,
+                    loss: e.loss,
+                    xent: e.xent,
+                    center: e.center,
+                    pc: e.pc,
+                    contrastive_center: e.contrastive_center,
+                    cosface: e.cosface,
+                    accuracy: e.train_accuracy,
+                };
+                vec![(e.epoch as f64 + 1.0, pick(&whole))]
+            } else {
+                e.steps.iter().map(|s| (s.position(e.epoch), pick(s))).collect()
+            }
+        })
+        .collect()
+}
+
+/// The epochs labelled on the x axis: whole numbers only, from 0 (the start) to `epochs`,
+/// every epoch up to 10 and then every 2, 5, 10, ... so that at most about 10 are shown.
+fn epoch_ticks(epochs: usize) -> Vec<usize> {
+    let every = [1, 2, 5, 10, 20, 50, 100, 200, 500].into_iter().find(|&e| epochs.div_ceil(e) <= 10).unwrap_or(1000);
+    (0..=epochs).filter(|e| e % every == 0 || *e == epochs).collect()
+}
+
+/// Training cross-entropy (log scale), one panel per added loss term that any run has, and
+/// accuracy: training as lines, test (when recorded) as a dot after each epoch. Cross-entropy
+/// rather than the total loss, because the total holds different terms in each run (and
+/// goes negative with PC Loss); the log scale keeps a run that blows up from flattening the
+/// others.
 pub fn curves(runs: &[(&str, &[EpochStats])]) -> Result<Figure> {
     if runs.iter().all(|(_, h)| h.is_empty()) {
         return Err(Error::setting("history", 0, "no epochs to plot; train first"));
     }
-    let epochs = runs.iter().map(|(_, h)| h.len()).max().unwrap_or(1).max(2) as f64;
-    type Pick = fn(&EpochStats) -> f64;
-    type Label = fn(&f64) -> String;
-    let panels: [(&str, Pick, Label); 2] = [
-        ("training cross-entropy (log scale)", |s| s.xent.max(1e-6).log10(), |v| significant(10f64.powf(*v))),
-        ("training accuracy (%)", |s| s.train_accuracy, |v| format!("{v:.0}")),
-    ];
-    Figure::render(1200, 450, |root| {
+    let epochs = runs.iter().map(|(_, h)| h.len()).max().unwrap_or(1);
+    let mut panels = Vec::new();
+    for (i, (title, pick)) in LOSS_PANELS.iter().enumerate() {
+        let lines: Vec<Series> = runs
+            .iter()
+            .enumerate()
+            .map(|(run, (_, h))| Series { run, points: points(h, *pick) })
+            // An added term is drawn for the runs that have it on.
+            .filter(|s| i == 0 || s.points.iter().any(|p| p.1 != 0.0))
+            .collect();
+        if i == 0 || !lines.is_empty() {
+            panels.push(Panel { title, lines, dots: Vec::new(), loss: true });
+        }
+    }
+    let tested = |(run, (_, h)): (usize, &(&str, &[EpochStats]))| Series {
+        run,
+        points: h.iter().filter_map(|e| e.test_accuracy.map(|a| (e.epoch as f64 + 1.0, a))).collect(),
+    };
+    panels.push(Panel {
+        title: "accuracy (%): training (lines), test (dots)",
+        lines: runs.iter().enumerate().map(|(run, (_, h))| Series { run, points: points(h, |s| s.accuracy) }).collect(),
+        dots: runs.iter().enumerate().map(tested).collect(),
+        loss: false,
+    });
+    let names: Vec<&str> = runs.iter().map(|(n, _)| *n).collect();
+    let cols = if panels.len() == 4 { 2 } else { panels.len().min(3) };
+    let rows = panels.len().div_ceil(cols);
+    Figure::render(600 * cols as u32, 450 * rows as u32, |root| {
         root.fill(&WHITE).map_err(plot_err)?;
-        for ((title, pick, label), area) in panels.iter().zip(root.split_evenly((1, 2))) {
-            let values = runs.iter().flat_map(|(_, h)| h.iter().map(pick)).filter(|v| v.is_finite());
+        for (panel, area) in panels.iter().zip(root.split_evenly((rows, cols))) {
+            let values = panel.lines.iter().chain(&panel.dots).flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite());
             let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
-            let pad = ((hi - lo) * 0.05).max(1e-3);
-            let mut chart = ChartBuilder::on(&area)
-                .caption(*title, (FONT, 20))
-                .margin(12)
-                .x_label_area_size(40)
-                .y_label_area_size(70)
-                .build_cartesian_2d(1.0..epochs, (lo - pad)..(hi + pad))
-                .map_err(plot_err)?;
-            chart
-                .configure_mesh()
-                .x_desc("epoch")
-                .x_label_formatter(&|e| format!("{e:.0}"))
-                .y_label_formatter(label)
-                .label_style((FONT, 13))
-                .axis_desc_style((FONT, 13))
-                .draw()
-                .map_err(plot_err)?;
-            for (i, (name, history)) in runs.iter().enumerate() {
-                let color = TAB10[i % 10];
-                chart
-                    .draw_series(LineSeries::new(history.iter().map(|s| (s.epoch as f64 + 1.0, pick(s))), color.stroke_width(2)))
-                    .map_err(plot_err)?
-                    .label(*name)
-                    .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+            let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
+            if panel.loss && lo > 0.0 && hi / lo >= 10.0 {
+                let title = format!("{} (log scale)", panel.title);
+                draw_panel(&area, panel, &title, &names, epochs, (lo / 1.15..hi * 1.15).log_scale(), &significant)?;
+            } else {
+                let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-6);
+                let span = hi - lo + 2.0 * pad;
+                draw_panel(&area, panel, panel.title, &names, epochs, (lo - pad)..(hi + pad), &|v: &f64| linear_label(*v, span))?;
             }
-            chart
-                .configure_series_labels()
-                .label_font((FONT, 14))
-                .background_style(WHITE.mix(0.8))
-                .border_style(BLACK)
-                .draw()
-                .map_err(plot_err)?;
         }
         Ok(())
     })
 }
 
-/// Three significant digits, so log-scale ticks read 0.316, 3.16, 316 rather than 316.228.
-fn significant(v: f64) -> String {
-    let decimals = (2 - v.abs().max(1e-12).log10().floor() as i32).max(0) as usize;
+fn draw_panel<Y>(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    panel: &Panel,
+    title: &str,
+    names: &[&str],
+    epochs: usize,
+    y: Y,
+    y_label: &dyn Fn(&f64) -> String,
+) -> std::result::Result<(), String>
+where
+    Y: AsRangedCoord<Value = f64>,
+    Y::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 18))
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..epochs as f64, y)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .light_line_style(WHITE)
+        .x_labels(0)
+        .x_desc("epoch")
+        .y_label_formatter(y_label)
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 13))
+        .draw()
+        .map_err(plot_err)?;
+    // The epoch axis: whole-number labels under the axis and a faint line at each epoch's end.
+    let (_, ys) = chart.plotting_area().get_pixel_range();
+    let base = area.get_base_pixel();
+    let boundary = RGBColor(0xd0, 0xd0, 0xd0);
+    for e in 1..epochs {
+        let (x, _) = chart.backend_coord(&(e as f64, 0.0));
+        let (x, y0, y1) = (x - base.0, ys.start - base.1, ys.end - base.1);
+        area.draw(&PathElement::new([(x, y0), (x, y1 - 1)], boundary.stroke_width(1))).map_err(plot_err)?;
+    }
+    for e in epoch_ticks(epochs) {
+        let (x, _) = chart.backend_coord(&(e as f64, 0.0));
+        let (x, y) = (x - base.0, ys.end - base.1);
+        area.draw(&PathElement::new([(x, y), (x, y + 5)], BLACK.stroke_width(1))).map_err(plot_err)?;
+        let style = TextStyle::from((FONT, 13).into_font()).pos(plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Top,
+        ));
+        area.draw(&Text::new(e.to_string(), (x, y + 8), style)).map_err(plot_err)?;
+    }
+    for s in &panel.lines {
+        let colour = TAB10[s.run % 10];
+        chart
+            .draw_series(LineSeries::new(s.points.iter().copied().filter(|p| p.1.is_finite()), colour.stroke_width(2)))
+            .map_err(plot_err)?
+            .label(names[s.run])
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], colour.stroke_width(2)));
+    }
+    for s in &panel.dots {
+        let colour = TAB10[s.run % 10];
+        chart
+            .draw_series(s.points.iter().map(|&p| Circle::new(p, 5, colour.filled())))
+            .map_err(plot_err)?;
+        chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 5, BLACK.stroke_width(1)))).map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .label_font((FONT, 14))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)
+}
+
+/// A linear axis's tick: as many decimals as the axis's span needs to tell ticks apart.
+fn linear_label(v: f64, span: f64) -> String {
+    let decimals = (1 - span.abs().max(1e-12).log10().floor() as i32).max(0) as usize;
     format!("{v:.decimals$}")
+}
+
+/// Three significant digits, so log-scale ticks read 0.316, 3.16, 316 rather than 316.228.
+fn significant(v: &f64) -> String {
+    let decimals = (2 - v.abs().max(1e-12).log10().floor() as i32).max(0) as usize;
+    let text = format!("{v:.decimals$}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn history(acc: &[f64]) -> Vec<EpochStats> {
-        acc.iter()
-            .enumerate()
-            .map(|(epoch, &a)| EpochStats { epoch, loss: 1.0 / (epoch as f64 + 1.0), xent: 2.0 / (epoch as f64 + 1.0), train_accuracy: a, seconds: 1.0, ..Default::default() })
+    /// `epochs` epochs of `steps` logged stretches each, with Center Loss on when `center`.
+    fn history(epochs: usize, steps: usize, center: bool) -> Vec<EpochStats> {
+        (0..epochs)
+            .map(|epoch| EpochStats {
+                epoch,
+                xent: 2.0 / (epoch as f64 + 1.0),
+                center: if center { 1.0 } else { 0.0 },
+                train_accuracy: 50.0 + epoch as f64,
+                test_accuracy: Some(55.0 + epoch as f64),
+                steps: (1..=steps)
+                    .map(|step| StepStats { step, steps, xent: 2.0 / (step as f64), center: if center { 0.5 } else { 0.0 }, accuracy: 40.0 + step as f64, ..Default::default() })
+                    .collect(),
+                ..Default::default()
+            })
             .collect()
     }
 
     #[test]
-    fn tick_labels_keep_three_significant_digits() {
-        assert_eq!(significant(316.2278), "316");
-        assert_eq!(significant(3.162278), "3.16");
-        assert_eq!(significant(0.3162278), "0.316");
+    fn epoch_labels_are_whole_numbers_from_zero_to_the_last_epoch() {
+        assert_eq!(epoch_ticks(3), vec![0, 1, 2, 3]);
+        assert_eq!(epoch_ticks(1), vec![0, 1]);
+        assert_eq!(epoch_ticks(20), vec![0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+        let many = epoch_ticks(37);
+        assert!(many.len() <= 12 && many.first() == Some(&0) && many.last() == Some(&37), "{many:?}");
     }
 
     #[test]
-    fn draws_each_run_in_its_colour() {
-        let (a, b) = (history(&[50.0, 70.0, 80.0]), history(&[40.0, 60.0, 90.0]));
+    fn steps_are_placed_within_their_epoch_and_old_histories_per_epoch() {
+        let h = history(2, 4, false);
+        let p = points(&h, |s| s.xent);
+        assert_eq!(p.len(), 8);
+        assert_eq!(p.iter().map(|p| p.0).collect::<Vec<_>>(), vec![0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]);
+        let old: Vec<EpochStats> = h.into_iter().map(|e| EpochStats { steps: vec![], ..e }).collect();
+        assert_eq!(points(&old, |s| s.xent), vec![(1.0, 2.0), (2.0, 1.0)]);
+    }
+
+    #[test]
+    fn log_tick_labels_keep_three_significant_digits() {
+        assert_eq!(significant(&316.2278), "316");
+        assert_eq!(significant(&3.162278), "3.16");
+        assert_eq!(significant(&0.3162278), "0.316");
+        assert_eq!(significant(&0.2), "0.2");
+    }
+
+    #[test]
+    fn linear_tick_labels_tell_close_ticks_apart() {
+        // An accuracy axis from 9 to 11 needs tenths; one from 0 to 100 needs none.
+        assert_eq!(linear_label(9.6, 2.0), "9.6");
+        assert_eq!(linear_label(40.0, 100.0), "40");
+        assert_eq!(linear_label(2.375, 0.05), "2.375");
+    }
+
+    #[test]
+    fn draws_each_run_in_its_colour_with_a_panel_per_added_term() {
+        let (a, b) = (history(3, 5, false), history(3, 5, true));
         let fig = curves(&[("a", &a), ("b", &b)]).unwrap();
+        // cross-entropy, Center Loss, accuracy: three panels in a row.
+        assert_eq!((fig.width, fig.height), (1800, 450));
         let img = image::load_from_memory(&fig.png).unwrap().to_rgb8();
         for c in &TAB10[..2] {
             assert!(img.pixels().any(|p| p.0 == [c.0, c.1, c.2]), "{c:?} missing");
         }
+        let fig = curves(&[("a", &a)]).unwrap();
+        assert_eq!(fig.width, 1200, "no added term: cross-entropy and accuracy only");
         assert!(curves(&[("none", &[])]).is_err());
     }
 }

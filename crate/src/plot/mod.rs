@@ -12,7 +12,7 @@ use plotters::prelude::*;
 
 pub use animation::{animation, Animation};
 pub use curves::curves;
-pub use scatter::{projections, scatter, scatter_grid, Normalize};
+pub use scatter::{projections, scatter, scatter_grid, Normalize, Style};
 
 use crate::error::{Error, Result};
 
@@ -112,12 +112,63 @@ pub(crate) fn plot_err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
-/// The class legend: one coloured dot and name per class, top to bottom.
-pub(crate) fn draw_legend(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, names: &[&str]) -> std::result::Result<(), String> {
+/// The background of class `k`'s decision region: its colour, mostly white.
+pub(crate) fn tint(k: usize) -> RGBColor {
+    let c = TAB10[k % 10];
+    let light = |v: u8| 255 - ((255 - v as u32) * 22 / 100) as u8;
+    RGBColor(light(c.0), light(c.1), light(c.2))
+}
+
+/// The marker of one added loss's centers: large, filled with the class colour, outlined in
+/// black so it stands out from the points of its own class.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Marker {
+    Circle,
+    Triangle,
+    Square,
+}
+
+impl Marker {
+    /// In the order the losses' centers are listed (Center Loss, PC Loss, contrastive-center).
+    pub const ALL: [Marker; 3] = [Marker::Circle, Marker::Triangle, Marker::Square];
+
+    pub fn draw<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
+        self,
+        area: &DrawingArea<DB, CT>,
+        at: CT::From,
+        colour: RGBColor,
+    ) -> std::result::Result<(), String>
+    where
+        CT::From: Clone,
+    {
+        let (outline, fill) = (BLACK.filled(), colour.filled());
+        let r = match self {
+            Marker::Circle => area.draw(&Circle::new(at.clone(), 9, outline)).and_then(|_| area.draw(&Circle::new(at, 7, fill))),
+            Marker::Triangle => {
+                area.draw(&TriangleMarker::new(at.clone(), 14, outline)).and_then(|_| area.draw(&TriangleMarker::new(at, 10, fill)))
+            }
+            Marker::Square => area
+                .draw(&(EmptyElement::at(at.clone()) + Rectangle::new([(-8, -8), (8, 8)], outline)))
+                .and_then(|_| area.draw(&(EmptyElement::at(at) + Rectangle::new([(-6, -6), (6, 6)], fill)))),
+        };
+        r.map_err(plot_err)
+    }
+}
+
+/// The class legend: one coloured dot and name per class, top to bottom, then the marker
+/// of each loss whose centers are drawn.
+pub(crate) fn draw_legend(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, names: &[&str], markers: &[&str]) -> std::result::Result<(), String> {
     for (i, name) in names.iter().enumerate() {
         let y = 60 + 26 * i as i32;
         area.draw(&Circle::new((14, y), 6, TAB10[i % 10].filled())).map_err(plot_err)?;
         area.draw(&Text::new(name.to_string(), (26, y - 9), (FONT, 17).into_font())).map_err(plot_err)?;
+    }
+    let below = 60 + 26 * names.len() as i32 + 20;
+    for (i, (marker, loss)) in Marker::ALL.iter().zip(markers).enumerate() {
+        let y = below + 44 * i as i32;
+        marker.draw(area, (14, y), RGBColor(0xc0, 0xc0, 0xc0))?;
+        area.draw(&Text::new(loss.to_string(), (30, y - 16), (FONT, 14).into_font())).map_err(plot_err)?;
+        area.draw(&Text::new("centers", (30, y + 1), (FONT, 14).into_font())).map_err(plot_err)?;
     }
     Ok(())
 }

@@ -7,17 +7,17 @@
 //! checksum or with other key material is treated as missing and retrained.
 use std::path::PathBuf;
 
-use tch::nn;
-
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result, TorchContext};
 use crate::features::Features;
 use crate::report::{write_atomic, RunReport};
-use crate::training::TrainConfig;
+use crate::training::{Experiment, TrainConfig};
 
 /// Bumped when the entry format or anything that changes results changes.
 /// 2: PyTorch's initialisation, and the cross-entropy in the history no longer the total.
-const FORMAT: u32 = 2;
+/// 3: the centers saved with the weights; per-step and test-accuracy history; the features
+/// carry `fc2` and the centers.
+const FORMAT: u32 = 3;
 
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = flate2::Crc::new();
@@ -69,7 +69,8 @@ struct Entry {
 pub struct CachedRun {
     pub report: RunReport,
     pub features: Features,
-    /// The trained network's weights: `experiment.store.load(path)` restores them.
+    /// The trained network's weights and centers: `experiment.load_weights(path)` restores
+    /// them (`experiment.store.load(path)` the network alone).
     pub weights: PathBuf,
 }
 
@@ -139,12 +140,12 @@ impl RunCache {
 
     /// Stores a finished run: weights first, then `run.json`, each written atomically
     /// ([`write_atomic`]), so a crash never leaves an entry that looks complete.
-    pub fn store(&self, config: &TrainConfig, data_identity: &str, store: &nn::VarStore, report: &RunReport, features: &Features) -> Result<PathBuf> {
+    pub fn store(&self, data_identity: &str, experiment: &Experiment, report: &RunReport, features: &Features) -> Result<PathBuf> {
+        let config = &experiment.config;
         let (dir, key_material) = self.entry(config, data_identity)?;
         std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
         let weights = dir.join("weights.ot");
-        let mut bytes = Vec::new();
-        store.save_to_stream(&mut bytes).context(&format!("saving weights for {}", weights.display()))?;
+        let bytes = experiment.weights_bytes()?;
         write_atomic(&weights, &bytes)?;
         let entry = Entry {
             format: FORMAT,

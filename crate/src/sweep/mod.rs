@@ -21,8 +21,8 @@ pub use cache::{CachedRun, Lookup, RunCache};
 pub use table::Table;
 
 use crate::data::Dataset;
-use crate::error::{Error, Result, TorchContext};
-use crate::plot::{curves, scatter_grid, Figure, Normalize};
+use crate::error::{Error, Result};
+use crate::plot::{curves, scatter_grid, Figure, Style};
 use crate::report::{run_experiment, summarize, Run};
 use crate::training::{print_progress, EpochStats, Experiment, Progress, TrainConfig};
 
@@ -141,7 +141,7 @@ fn train_or_load_in(
     let identity = cache::data_identity(data)?;
     match cache.load(&experiment.config, &identity)? {
         Lookup::Hit(hit) => {
-            experiment.store.load(&hit.weights).context(&format!("loading {}", hit.weights.display()))?;
+            experiment.load_weights(&hit.weights)?;
             experiment.history = hit.report.history.clone();
             println!(
                 "loaded from the cache (trained earlier in {:.1} s; {})",
@@ -153,9 +153,9 @@ fn train_or_load_in(
         Lookup::Corrupt(why) => println!("cache entry unusable ({why}); training again"),
         Lookup::Missing => {}
     }
-    let history = experiment.train(&data.train, progress)?;
+    let history = experiment.train_watching(data, progress)?;
     let run = summarize("lesson", experiment, data)?;
-    let weights = cache.store(&experiment.config, &identity, &experiment.store, &run.report, &run.features)?;
+    let weights = cache.store(&identity, experiment, &run.report, &run.features)?;
     println!("kept in the run cache ({}): a restarted kernel loads it instead of training again", weights.parent().unwrap_or(&weights).display());
     Ok(history)
 }
@@ -232,7 +232,7 @@ impl<'a> Sweep<'a> {
             let (run, experiment) =
                 run_experiment(&label, config.clone(), self.data, self.device, |p| if !self.quiet { print_progress(p) })?;
             let weights = match &cache {
-                Some((cache, identity)) => Some(cache.store(config, identity, &experiment.store, &run.report, &run.features)?),
+                Some((cache, identity)) => Some(cache.store(identity, &experiment, &run.report, &run.features)?),
                 None => None,
             };
             println!("{tag}: test accuracy {:.2}% in {:.1} s", run.report.test_accuracy, start.elapsed().as_secs_f64());
@@ -255,10 +255,11 @@ impl SweepResult {
         Table::new(&self.runs)
     }
 
-    /// One scatter panel per run, titled with the settings that differ.
-    pub fn scatter_grid(&self, normalize: Normalize) -> Result<Figure> {
+    /// One scatter panel per run, titled with the settings that differ. `style` is a
+    /// [`Normalize`](crate::plot::Normalize), or a [`Style`] with decision regions and centers.
+    pub fn scatter_grid(&self, style: impl Into<Style>) -> Result<Figure> {
         let panels: Vec<(&str, &crate::features::Features)> = self.runs.iter().map(|r| (r.label.as_str(), &r.run.features)).collect();
-        scatter_grid(&panels, &self.class_names, normalize)
+        scatter_grid(&panels, &self.class_names, style)
     }
 
     /// Training cross-entropy and accuracy of every run, overlaid.

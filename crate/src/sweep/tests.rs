@@ -2,6 +2,7 @@ use super::*;
 use crate::data::tests::{temp_dir, write_tiny_dataset};
 use crate::data::DatasetKind;
 use crate::losses::PcVariant;
+use crate::plot::Normalize;
 use crate::training::OptimizerKind;
 
 fn tiny(name: &str) -> (Dataset, PathBuf) {
@@ -50,7 +51,7 @@ fn a_second_run_loads_from_the_cache_with_identical_results() {
     }
     // The cached weights restore the trained network: same features as the run reported.
     let mut experiment = crate::training::Experiment::new(configs[1].clone(), Device::Cpu).unwrap();
-    experiment.store.load(second.runs[1].weights.as_ref().unwrap()).unwrap();
+    experiment.load_weights(second.runs[1].weights.as_ref().unwrap()).unwrap();
     assert_eq!(experiment.features(&data.test).unwrap(), second.runs[1].run.features);
 }
 

@@ -27,7 +27,7 @@ pub use progress::{print_progress, Progress};
 
 use crate::data::{Batches, Split};
 use crate::error::{Error, Result, TorchContext};
-use crate::features::Features;
+use crate::features::{Centers, Classifier, Features};
 use crate::losses::{CenterLoss, ClassLoss, ContrastiveCenterLoss, CosFaceLoss, PcLoss};
 use crate::model::Cnn;
 
@@ -46,6 +46,39 @@ pub struct EpochStats {
     /// Percent.
     pub train_accuracy: f64,
     pub seconds: f64,
+    /// Percent, on the test set after this epoch, when training was given one
+    /// ([`Experiment::train_watching`]).
+    #[serde(default)]
+    pub test_accuracy: Option<f64>,
+    /// The same means over each stretch of `log_every` steps, for curves finer than epochs.
+    #[serde(default)]
+    pub steps: Vec<StepStats>,
+}
+
+/// Mean losses and accuracy over a stretch of steps: `log_every` steps (the original printed
+/// every 100), or a tenth of the epoch when that is shorter, so that a curve has at least ten
+/// points per epoch.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepStats {
+    /// Steps done in the epoch (1-based) when this stretch ended, of `steps`.
+    pub step: usize,
+    pub steps: usize,
+    pub loss: f64,
+    pub xent: f64,
+    pub center: f64,
+    pub pc: f64,
+    pub contrastive_center: f64,
+    pub cosface: f64,
+    /// Percent.
+    pub accuracy: f64,
+}
+
+impl StepStats {
+    /// Where this stretch ends, in epochs from the start of training (epoch 0 step 50 of
+    /// 100 is 0.5): the x coordinate of a per-step curve.
+    pub fn position(&self, epoch: usize) -> f64 {
+        epoch as f64 + self.step as f64 / self.steps.max(1) as f64
+    }
 }
 
 /// The features of a probe set after an epoch (0-based), recorded during training.
@@ -79,6 +112,19 @@ enum Term {
     Pc = 3,
     ContrastiveCenter = 4,
     CosFace = 5,
+}
+
+impl Term {
+    /// The legend name of this loss's centers, for losses whose class vectors are places
+    /// in the feature space (CosFace's are directions, so they are not drawn).
+    fn centers_name(self) -> Option<&'static str> {
+        match self {
+            Term::Center => Some("Center Loss"),
+            Term::Pc => Some("PC Loss"),
+            Term::ContrastiveCenter => Some("contrastive-center"),
+            Term::CosFace => None,
+        }
+    }
 }
 
 /// Samples per forward pass in evaluation and feature extraction. Small batches stay in
@@ -207,6 +253,36 @@ impl Experiment {
         Ok(Experiment { config, device, model, history: Vec::new(), store, inference: Precision::Fp32, optimizer, losses })
     }
 
+    /// The network's weights and every added loss's class vectors, as the bytes of one
+    /// `.ot` file. The network's variables keep their names, so `store.load` reads the
+    /// file too; the class vectors are under `loss.<Term>.<name>`.
+    pub(crate) fn weights_bytes(&self) -> Result<Vec<u8>> {
+        let mut named: Vec<(String, Tensor)> = self.store.variables().into_iter().collect();
+        for aux in &self.losses {
+            named.extend(aux.store.variables().into_iter().map(|(name, t)| (format!("loss.{:?}.{name}", aux.term), t)));
+        }
+        let mut bytes = Vec::new();
+        Tensor::save_multi_to_stream(&named, &mut bytes).context("saving the weights")?;
+        Ok(bytes)
+    }
+
+    /// Restores what [`Experiment::weights_bytes`] saved to `path`: the network and the
+    /// centers, so a reloaded run's plots show the centers it learned.
+    pub fn load_weights(&mut self, path: &std::path::Path) -> Result<()> {
+        let what = format!("loading {}", path.display());
+        self.store.load(path).context(&what)?;
+        let saved: std::collections::HashMap<String, Tensor> =
+            Tensor::load_multi_with_device(path, self.device).context(&what)?.into_iter().collect();
+        for aux in &self.losses {
+            for (name, mut var) in aux.store.variables() {
+                let key = format!("loss.{:?}.{name}", aux.term);
+                let value = saved.get(&key).ok_or_else(|| Error::setting("weights file", path.display(), &format!("has no {key}")))?;
+                tch::no_grad(|| var.f_copy_(value)).context(&what)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The Center Loss's centers, if it is on (a copy on the CPU).
     pub fn center_loss_centers(&self) -> Option<Tensor> {
         let center = self.losses.iter().find(|l| matches!(l.term, Term::Center))?;
@@ -222,15 +298,36 @@ impl Experiment {
 
     /// Trains `epochs` more epochs, continuing where the last call stopped (the shuffling
     /// follows the epoch number, so 2 x 1 epoch is the same as 1 x 2 epochs).
-    pub fn train_for(&mut self, epochs: usize, data: &Split, mut progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
+    pub fn train_for(&mut self, epochs: usize, data: &Split, progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
+        self.train_epochs(epochs, data, None, progress)
+    }
+
+    /// Trains `config.epochs` epochs on `data.train` like [`Experiment::train`], and after
+    /// each epoch measures the accuracy on `data.test` (kept in the history, drawn by
+    /// `curves`; it costs one evaluation per epoch).
+    pub fn train_watching(&mut self, data: &crate::data::Dataset, progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
+        self.train_epochs(self.config.epochs, &data.train, Some(&data.test), progress)
+    }
+
+    fn train_epochs(&mut self, epochs: usize, data: &Split, test: Option<&Split>, mut progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
         if data.is_empty() {
             return Err(Error::setting("training data", 0, "holds no samples"));
+        }
+        if data.images.size().first() != data.labels.size().first() {
+            return Err(Error::setting(
+                "training data",
+                format!("{:?} images, {:?} labels", data.images.size(), data.labels.size()),
+                "needs one label per image",
+            ));
         }
         let images = data.images.to_device(self.device);
         let labels = data.labels.to_device(self.device);
         let first = self.history.len();
         for epoch in first..first + epochs {
-            let stats = self.train_epoch(epoch, &images, &labels, &mut progress)?;
+            let mut stats = self.train_epoch(epoch, &images, &labels, &mut progress)?;
+            if let Some(test) = test.filter(|t| !t.is_empty()) {
+                stats.test_accuracy = Some(self.evaluate(test)?.accuracy);
+            }
             progress(Progress::Epoch(&stats));
             self.history.push(stats);
         }
@@ -248,21 +345,32 @@ impl Experiment {
         let n = labels.size()[0] as usize;
         let batches = Batches::shuffled(n, self.config.batch_size, self.config.seed, epoch);
         let steps = batches.num_batches();
-        // Running sums on the device (see `SUMS`). Reading them back once per `log_every`
-        // steps keeps the step free of host round-trips.
+        // Running sums on the device (see `SUMS`). Reading them back only at the end of each
+        // logged stretch keeps the step free of host round-trips.
         let mut sums = Tensor::zeros([SUMS], (Kind::Double, self.device));
+        let mut logged = vec![0.0; SUMS as usize];
+        // The curves get at least 10 points per epoch, however few steps it has.
+        let record_every = self.config.log_every.min(steps.div_ceil(10)).max(1);
+        let mut windows = Vec::new();
         for (step, index) in batches.enumerate() {
             let index = index.to_device(self.device);
             let x = images.index_select(0, &index);
             let y = labels.index_select(0, &index);
             let terms = self.step(&x, &y)?;
             sums += terms;
-            if (step + 1) % self.config.log_every == 0 || step + 1 == steps {
-                let s = self.read_sums(&sums, epoch, step)?;
+            let (done, last) = (step + 1, step + 1 == steps);
+            if done % record_every != 0 && done % self.config.log_every != 0 && !last {
+                continue;
+            }
+            let s = self.read_sums(&sums, epoch, step)?;
+            let window: Vec<f64> = s.iter().zip(&logged).map(|(a, b)| a - b).collect();
+            windows.push(step_stats(&window, done, steps));
+            logged = s.clone();
+            if done % self.config.log_every == 0 || last {
                 let mean = |i: usize| s[i] / s[SAMPLES];
                 progress(Progress::Step {
                     epoch,
-                    step: step + 1,
+                    step: done,
                     steps,
                     loss: mean(TOTAL),
                     xent: mean(XENT),
@@ -284,6 +392,8 @@ impl Experiment {
             cosface: mean(Term::CosFace as usize),
             train_accuracy: 100.0 * s[CORRECT] / s[SAMPLES],
             seconds: start.elapsed().as_secs_f64(),
+            test_accuracy: None,
+            steps: windows,
         })
     }
 
@@ -426,19 +536,55 @@ impl Experiment {
         })
     }
 
-    /// Every sample's `fc1` output and label, for plots and metrics.
+    /// Every sample's `fc1` output and label, for plots and metrics, with `fc2` (the
+    /// decision regions) and the added losses' centers as they are now.
     pub fn features(&self, data: &Split) -> Result<Features> {
-        let mut values = Vec::with_capacity(data.len() * self.config.model.hidden_dim);
+        let dim = self.config.model.hidden_dim;
+        let mut values = Vec::with_capacity(data.len() * dim);
         self.for_each_batch(data, |_, _, features| {
-            values.extend(Vec::<f32>::try_from(&features.to(Device::Cpu).flatten(0, -1)).context("copying features")?);
+            values.extend(to_vec(&features, "copying features")?);
             Ok(())
         })?;
         let labels = Vec::<i64>::try_from(&data.labels).context("copying labels")?;
-        Features::new(self.config.model.hidden_dim, values, labels.into_iter().map(|l| l as u8).collect())
+        let mut features = Features::new(dim, values, labels.into_iter().map(|l| l as u8).collect())?;
+        let (weight, bias) = self.model.classifier();
+        let bias = match bias {
+            Some(b) => to_vec(b, "copying fc2's bias")?,
+            None => vec![0.0; self.config.model.num_classes],
+        };
+        features.classifier = Some(Classifier::new(dim, to_vec(weight, "copying fc2's weights")?, bias)?);
+        for aux in &self.losses {
+            if let Some(name) = aux.term.centers_name() {
+                features.centers.push(Centers { loss: name.to_string(), values: to_vec(aux.loss.centers(), "copying the centers")? });
+            }
+        }
+        Ok(features)
+    }
+}
+
+/// A tensor's values, row-major, as fp32 on the host.
+fn to_vec(t: &Tensor, what: &str) -> Result<Vec<f32>> {
+    let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1);
+    Vec::<f32>::try_from(&t).context(what)
+}
+
+/// Means per sample of one stretch of running sums (see `SUMS`).
+fn step_stats(window: &[f64], step: usize, steps: usize) -> StepStats {
+    let mean = |i: usize| window[i] / window[SAMPLES].max(1.0);
+    StepStats {
+        step,
+        steps,
+        loss: mean(TOTAL),
+        xent: mean(XENT),
+        center: mean(Term::Center as usize),
+        pc: mean(Term::Pc as usize),
+        contrastive_center: mean(Term::ContrastiveCenter as usize),
+        cosface: mean(Term::CosFace as usize),
+        accuracy: 100.0 * mean(CORRECT),
     }
 }
 
 #[cfg(test)]
 mod golden;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

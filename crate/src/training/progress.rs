@@ -27,8 +27,9 @@ pub fn print_progress(p: Progress) {
                     extra.push_str(&format!(", {name} {value:.3}"));
                 }
             }
+            let test = s.test_accuracy.map(|a| format!("  test acc {a:.2}%")).unwrap_or_default();
             println!(
-                "epoch {:>2}: loss {:.3} (xent {:.3}, center {:.3}, pc {:.3}{extra})  train acc {:.2}%  {:.1} s",
+                "epoch {:>2}: loss {:.3} (xent {:.3}, center {:.3}, pc {:.3}{extra})  train acc {:.2}%{test}  {:.1} s",
                 s.epoch + 1,
                 s.loss,
                 s.xent,

@@ -5,7 +5,7 @@ use crate::metrics::feature_metrics;
 /// scaled by a random brightness in [0.1, 1]. Cross-entropy can separate the classes by
 /// direction alone, so its features spread along rays with the brightness; pulling them
 /// to their centers has something to remove.
-fn synthetic(n: usize, seed: i64) -> Split {
+pub(crate) fn synthetic(n: usize, seed: i64) -> Split {
     tch::manual_seed(seed);
     let labels = Tensor::arange(n as i64, (Kind::Int64, Device::Cpu)).remainder(10);
     let images = Tensor::rand([n as i64, 1, 28, 28], (Kind::Float, Device::Cpu)) * 0.2;
