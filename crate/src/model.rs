@@ -23,16 +23,16 @@ impl Default for ModelConfig {
 impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         for (name, value) in [
-            ("in_channels", self.in_channels),
-            ("hidden_dim", self.hidden_dim),
-            ("num_classes", self.num_classes),
+            ("model.in_channels", self.in_channels),
+            ("model.hidden_dim", self.hidden_dim),
+            ("model.num_classes", self.num_classes),
         ] {
             if value == 0 {
                 return Err(Error::setting(name, value, "must be at least 1"));
             }
         }
         if self.num_classes < 2 {
-            return Err(Error::setting("num_classes", self.num_classes, "must be at least 2"));
+            return Err(Error::setting("model.num_classes", self.num_classes, "must be at least 2"));
         }
         Ok(())
     }

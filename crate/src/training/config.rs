@@ -169,12 +169,12 @@ impl TrainConfig {
             return Err(Error::setting("momentum", self.momentum, "must be in [0, 1)"));
         }
         if let Some(c) = &self.center {
-            weight("lambda_center", c.lambda)?;
-            positive("center_lr", c.lr)?;
+            weight("center.lambda", c.lambda)?;
+            positive("center.lr", c.lr)?;
         }
         if let Some(p) = &self.pc {
-            weight("lambda_pc", p.lambda)?;
-            positive("pc_lr", p.lr)?;
+            weight("pc.lambda", p.lambda)?;
+            positive("pc.lr", p.lr)?;
         }
         if let Some(c) = &self.contrastive_center {
             weight("contrastive_center.lambda", c.lambda)?;
@@ -297,13 +297,13 @@ mod tests {
         rejected(TrainConfig { batch_size: 0, ..base.clone() }, "batch_size = 0");
         rejected(TrainConfig { epochs: 0, ..base.clone() }, "epochs = 0");
         let model = ModelConfig { hidden_dim: 0, ..base.model };
-        rejected(TrainConfig { model, ..base.clone() }, "hidden_dim = 0");
+        rejected(TrainConfig { model, ..base.clone() }, "model.hidden_dim = 0");
         let center = Some(CenterConfig { lambda: f64::NAN, lr: 0.5 });
-        rejected(TrainConfig { center, ..base.clone() }, "lambda_center = NaN");
+        rejected(TrainConfig { center, ..base.clone() }, "center.lambda = NaN");
         let pc = Some(PcConfig { lambda: -1.0, ..PcConfig::default() });
-        rejected(TrainConfig { pc, ..base.clone() }, "lambda_pc = -1");
+        rejected(TrainConfig { pc, ..base.clone() }, "pc.lambda = -1");
         let pc = Some(PcConfig { lr: 0.0, ..PcConfig::default() });
-        rejected(TrainConfig { pc, ..base }, "pc_lr = 0");
+        rejected(TrainConfig { pc, ..base }, "pc.lr = 0");
         let cosface = Some(CosFaceConfig { scale: 0.0, ..Default::default() });
         rejected(TrainConfig { cosface, ..TrainConfig::default() }, "cosface.scale = 0");
     }
@@ -330,5 +330,61 @@ mod tests {
         assert!(e.contains("lr = -1"), "{e}");
         let listed = base.settings();
         assert!(listed.contains("center.lambda = 1.0\n") && listed.contains("pc = off\n") && listed.contains("optimizer = sgd\n"), "{listed}");
+    }
+
+    /// Every config with every loss on, as `settings()` lists it.
+    fn everything_on() -> TrainConfig {
+        TrainConfig {
+            contrastive_center: Some(ContrastiveCenterConfig::default()),
+            cosface: Some(CosFaceConfig::default()),
+            ..TrainConfig::default().with_center_and_pc()
+        }
+    }
+
+    #[test]
+    fn every_listed_setting_goes_back_through_set_unchanged() {
+        let config = everything_on();
+        let leaves = config.leaves();
+        let json = serde_json::to_value(&config).unwrap();
+        for line in config.settings().lines() {
+            let (path, _) = line.split_once(" = ").unwrap();
+            let value = path.split('.').fold(&json, |v, key| &v[key]);
+            assert_eq!(config.set(path, value).unwrap(), config, "set({path}, its own value) changed the config");
+            assert!(leaves.contains_key(path));
+        }
+    }
+
+    #[test]
+    fn every_setting_an_error_names_is_one_set_accepts() {
+        // One bad value per validated setting: each error's setting must be a path `set`
+        // knows, so a student can copy it from the message into `set` or `--vary`.
+        let good = everything_on();
+        let json = serde_json::to_value(&good).unwrap();
+        let paths: Vec<String> = good.settings().lines().map(|l| l.split_once(" = ").unwrap().0.to_string()).collect();
+        let mut named = 0;
+        for path in &paths {
+            for bad in [serde_json::json!(0), serde_json::json!(-1.0), serde_json::json!(1.5)] {
+                let Ok(mut broken) = serde_json::to_value(&good) else { continue };
+                let slot = path.split('.').fold(&mut broken, |v, key| &mut v[key]);
+                if !(slot.is_number()) {
+                    continue;
+                }
+                *slot = bad;
+                let Ok(config) = serde_json::from_value::<TrainConfig>(broken) else { continue };
+                if let Err(Error::BadSetting { setting, .. }) = config.validate() {
+                    let current = setting.split('.').fold(&json, |v, key| &v[key]);
+                    assert!(good.set(&setting, current).is_ok(), "the error names '{setting}', which set() does not accept");
+                    named += 1;
+                }
+            }
+        }
+        assert!(named >= 15, "only {named} bad values were caught");
+        // The divergence advice too.
+        let advice = crate::training::Experiment::new(good.clone(), tch::Device::Cpu).unwrap().divergence_advice();
+        for name in advice.split(|c: char| c == ',' || c == '(' || c == ')').filter_map(|part| part.split_whitespace().last()) {
+            if name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && name != "then" && name != "or" && name != "now" {
+                assert!(paths.iter().any(|p| p == name), "the advice names '{name}', which settings() does not list: {advice}");
+            }
+        }
     }
 }

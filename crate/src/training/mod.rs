@@ -443,10 +443,10 @@ impl Experiment {
         let c = &self.config;
         let mut advice = format!("lr (now {})", c.lr);
         if let Some(center) = &c.center {
-            advice.push_str(&format!(", center_lr (now {}) or lambda_center (now {})", center.lr, center.lambda));
+            advice.push_str(&format!(", center.lr (now {}) or center.lambda (now {})", center.lr, center.lambda));
         }
         if let Some(pc) = &c.pc {
-            advice = format!("lambda_pc (now {}) or pc_lr (now {}), then {advice}", pc.lambda, pc.lr);
+            advice = format!("pc.lambda (now {}) or pc.lr (now {}), then {advice}", pc.lambda, pc.lr);
         }
         if let Some(l) = &c.contrastive_center {
             advice.push_str(&format!(", contrastive_center.lr (now {})", l.lr));
