@@ -6,7 +6,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot access {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 
     #[error("{path}: {message}")]
@@ -17,6 +17,11 @@ pub enum Error {
 
     #[error("invalid setting {setting} = {value}: {message}")]
     BadSetting { setting: String, value: String, message: String },
+
+    /// Data handed to a function that does not fit it (a tensor's shape, an empty plot):
+    /// not a setting, so not worded as one.
+    #[error("{what} ({value}) does not fit: {message}")]
+    BadInput { what: String, value: String, message: String },
 
     #[error(
         "training diverged: the loss became {value} in epoch {epoch} (step {step}). \
@@ -49,6 +54,10 @@ impl Error {
             value: value.to_string(),
             message: message.to_string(),
         }
+    }
+
+    pub fn input(what: &str, value: impl std::fmt::Display, message: &str) -> Self {
+        Error::BadInput { what: what.to_string(), value: value.to_string(), message: message.to_string() }
     }
 
     pub(crate) fn json(what: &str) -> impl FnOnce(serde_json::Error) -> Self + '_ {

@@ -30,7 +30,7 @@ pub struct Classifier {
 impl Classifier {
     pub fn new(dim: usize, weight: Vec<f32>, bias: Vec<f32>) -> Result<Self> {
         if dim == 0 || bias.is_empty() || weight.len() != dim * bias.len() {
-            return Err(Error::setting(
+            return Err(Error::input(
                 "classifier",
                 format!("{} weights for {} biases", weight.len(), bias.len()),
                 &format!("expected {dim} weights per class"),
@@ -62,7 +62,7 @@ impl Features {
     /// Points and labels alone, with no network behind them.
     pub fn new(dim: usize, values: Vec<f32>, labels: Vec<u8>) -> Result<Self> {
         if dim == 0 || values.len() != dim * labels.len() {
-            return Err(Error::setting(
+            return Err(Error::input(
                 "features",
                 format!("{} values for {} labels", values.len(), labels.len()),
                 &format!("expected {dim} values per label"),

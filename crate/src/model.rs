@@ -106,7 +106,7 @@ impl Cnn {
     pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let size = x.size();
         if size.len() != 4 || size[1] != self.config.in_channels as i64 || size[2] < 8 || size[3] < 8 {
-            return Err(Error::setting(
+            return Err(Error::input(
                 "input shape",
                 format!("{size:?}"),
                 &format!("expected [batch, {}, height, width] with height and width >= 8", self.config.in_channels),
@@ -114,7 +114,7 @@ impl Cnn {
         }
         let (kind, device) = (self.conv1.ws.kind(), self.conv1.ws.device());
         if x.kind() != kind || x.device() != device {
-            return Err(Error::setting(
+            return Err(Error::input(
                 "input tensor",
                 format!("{:?} on {:?}", x.kind(), x.device()),
                 &format!("expected {kind:?} on {device:?} (use .to_kind(Kind::{kind:?}) and .to_device(...))"),

@@ -78,12 +78,22 @@ pub fn summarize(name: &str, experiment: &Experiment, data: &Dataset) -> Result<
     Ok(Run { report, features })
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+/// Writes `bytes` to a temporary file beside `path`, flushes it to the disk, then renames it
+/// over `path`: after a crash or a power cut `path` holds the old contents or the new, never
+/// an empty or half-written file (the rename can reach the disk before unsynced data).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let io = |source| Error::Io { path: path.to_path_buf(), source };
     let name = path.file_name().ok_or_else(|| io(std::io::Error::other("not a file path")))?;
     let tmp = path.with_file_name(format!(".{}.tmp.{}", name.to_string_lossy(), std::process::id()));
-    std::fs::write(&tmp, bytes).map_err(io)?;
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(e));
+    }
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         io(e)

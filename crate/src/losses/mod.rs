@@ -41,7 +41,7 @@ fn class_mask(labels: &Tensor, num_classes: i64, kind: Kind) -> Result<Tensor> {
 fn check_inputs(features: &Tensor, labels: &Tensor, centers: &Tensor) -> Result<()> {
     let (f, l, c) = (features.size(), labels.size(), centers.size());
     if f.len() != 2 || f[1] != c[1] || l.len() != 1 || l[0] != f[0] || f[0] == 0 {
-        return Err(crate::error::Error::setting(
+        return Err(crate::error::Error::input(
             "loss inputs",
             format!("features {f:?}, labels {l:?}"),
             &format!("expected features [batch, {}] and labels [batch] with batch >= 1", c[1]),

@@ -75,7 +75,7 @@ fn epoch_ticks(epochs: usize) -> Vec<usize> {
 /// others.
 pub fn curves(runs: &[(&str, &[EpochStats])]) -> Result<Figure> {
     if runs.iter().all(|(_, h)| h.is_empty()) {
-        return Err(Error::setting("history", 0, "no epochs to plot; train first"));
+        return Err(Error::input("history", 0, "no epochs to plot; train first"));
     }
     let epochs = runs.iter().map(|(_, h)| h.len()).max().unwrap_or(1);
     let mut panels = Vec::new();

@@ -184,7 +184,7 @@ impl<'a> Panel<'a> {
     /// Dimensions `a` and `b` of `f`, with the regions and centers `style` asks for.
     pub fn of(title: &str, f: &'a Features, (a, b): (usize, usize), style: Style) -> Result<Self> {
         if f.is_empty() || a.max(b) >= f.dim {
-            return Err(Error::setting(
+            return Err(Error::input(
                 "features",
                 format!("{} points of dimension {}", f.len(), f.dim),
                 &format!("need at least one point with dimensions {} and {}", a + 1, b + 1),
@@ -307,7 +307,7 @@ fn tick_label(value: f32, span: f32) -> String {
 /// Returns the image and where each panel's plotting area lies in it.
 pub(crate) fn draw_panels(panels: &[Panel], class_names: &[&str], normalize: Normalize, axes: Option<Axes>) -> Result<(RgbImage, Vec<PixelMap>)> {
     if panels.is_empty() {
-        return Err(Error::setting("panels", 0, "need at least one panel"));
+        return Err(Error::input("panels", 0, "need at least one panel"));
     }
     let n = panels.len() as u32;
     let cols = if n <= 4 { n } else if n <= 9 { 3 } else { 4 };
@@ -346,7 +346,7 @@ pub fn scatter_grid(panels: &[(&str, &Features)], class_names: &[&str], style: i
 pub fn projections(f: &Features, class_names: &[&str], title: &str, style: impl Into<Style>) -> Result<Figure> {
     let style = style.into();
     if f.dim < 2 {
-        return Err(Error::setting("features", format!("dimension {}", f.dim), "need at least 2 dimensions to project"));
+        return Err(Error::input("features", format!("dimension {}", f.dim), "need at least 2 dimensions to project"));
     }
     let pairs: Vec<(usize, usize)> = (0..f.dim).flat_map(|a| (a + 1..f.dim).map(move |b| (a, b))).collect();
     let panels = pairs

@@ -132,7 +132,7 @@ fn train_or_load_in(
     progress: impl FnMut(Progress),
 ) -> Result<Vec<EpochStats>> {
     if !experiment.history.is_empty() {
-        return Err(Error::setting(
+        return Err(Error::input(
             "experiment",
             format!("already trained {} epochs", experiment.history.len()),
             "train_or_load needs an Experiment fresh from Experiment::new",
@@ -201,7 +201,7 @@ impl<'a> Sweep<'a> {
     /// Trains (or loads) every configuration in order, saying for each which it did.
     pub fn run(&self, configs: &[TrainConfig]) -> Result<SweepResult> {
         if configs.is_empty() {
-            return Err(Error::setting("configs", 0, "a sweep needs at least one configuration"));
+            return Err(Error::input("configs", 0, "a sweep needs at least one configuration"));
         }
         for c in configs {
             c.validate()?;

@@ -276,7 +276,7 @@ impl Experiment {
         for aux in &self.losses {
             for (name, mut var) in aux.store.variables() {
                 let key = format!("loss.{:?}.{name}", aux.term);
-                let value = saved.get(&key).ok_or_else(|| Error::setting("weights file", path.display(), &format!("has no {key}")))?;
+                let value = saved.get(&key).ok_or_else(|| Error::input("weights file", path.display(), &format!("has no {key}")))?;
                 tch::no_grad(|| var.f_copy_(value)).context(&what)?;
             }
         }
@@ -311,10 +311,10 @@ impl Experiment {
 
     fn train_epochs(&mut self, epochs: usize, data: &Split, test: Option<&Split>, mut progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
         if data.is_empty() {
-            return Err(Error::setting("training data", 0, "holds no samples"));
+            return Err(Error::input("training data", 0, "holds no samples"));
         }
         if data.images.size().first() != data.labels.size().first() {
-            return Err(Error::setting(
+            return Err(Error::input(
                 "training data",
                 format!("{:?} images, {:?} labels", data.images.size(), data.labels.size()),
                 "needs one label per image",

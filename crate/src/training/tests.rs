@@ -110,7 +110,7 @@ fn a_diverging_run_stops_and_names_the_setting_to_lower() {
     let err = e.train(&data, |_| {}).unwrap_err();
     assert!(matches!(err, Error::Diverged { epoch: 0, .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("epoch 0") && msg.contains("lr (now 1000000)") && msg.contains("center_lr"), "{msg}");
+    assert!(msg.contains("epoch 0") && msg.contains("lr (now 1000000)") && msg.contains("center.lr"), "{msg}");
 }
 
 #[test]
