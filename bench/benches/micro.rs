@@ -31,9 +31,7 @@ fn evaluation(c: &mut Criterion) {
     let mut experiment = Experiment::new(TrainConfig::default(), Device::Cpu).unwrap();
     let mut group = c.benchmark_group("evaluation");
     let x = test.images.narrow(0, 0, 100);
-    group.bench_function("forward fp32, batch 100", |b| {
-        b.iter(|| lossviz::tch::no_grad(|| experiment.model.forward(&x).unwrap()))
-    });
+    group.bench_function("forward fp32, batch 100", |b| b.iter(|| lossviz::tch::no_grad(|| experiment.model.forward(&x).unwrap())));
     for (name, precision) in [("evaluate fp32, 1000 images", Precision::Fp32), ("evaluate bf16, 1000 images", Precision::Bf16)] {
         experiment.inference = precision;
         group.bench_function(name, |b| b.iter(|| experiment.evaluate(&test).unwrap()));
@@ -50,9 +48,7 @@ fn losses(c: &mut Criterion) {
         let y = Tensor::arange(batch, (Kind::Int64, Device::Cpu)).remainder(10);
         let losses: [(&str, &dyn ClassLoss); 2] = [("center", &center), ("pc", &pc)];
         for (name, loss) in losses {
-            group.bench_with_input(BenchmarkId::new(name, batch), &batch, |b, _| {
-                b.iter(|| loss.forward(&x, &y).unwrap().backward())
-            });
+            group.bench_with_input(BenchmarkId::new(name, batch), &batch, |b, _| b.iter(|| loss.forward(&x, &y).unwrap().backward()));
         }
     }
 }
@@ -69,9 +65,7 @@ fn scatter_png(c: &mut Criterion) {
     decorated.classifier = Some(Classifier::new(2, weight, vec![0.0; 10]).unwrap());
     decorated.centers = vec![Centers { loss: "Center Loss".into(), values: (0..20).map(|i| (i % 10) as f32).collect() }];
     let style = Normalize::EqualAspect.regions(true).centers(true);
-    c.bench_function("scatter PNG, 10k points, regions and centers", |b| {
-        b.iter(|| scatter(&decorated, &names, "bench", style).unwrap())
-    });
+    c.bench_function("scatter PNG, 10k points, regions and centers", |b| b.iter(|| scatter(&decorated, &names, "bench", style).unwrap()));
 }
 
 fn idx_loading(c: &mut Criterion) {

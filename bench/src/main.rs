@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use lossviz::data::{Dataset, DatasetKind};
 use lossviz::error::{Error, Result};
-use lossviz::tch::{self, Device};
 use lossviz::metrics::feature_metrics;
 use lossviz::plot::{scatter_grid, Normalize};
+use lossviz::tch::{self, Device};
 use lossviz::training::{Experiment, Precision, TrainConfig};
 
 struct Args {
@@ -45,7 +45,8 @@ fn parse() -> Result<Args> {
 /// Peak resident memory of this process (VmHWM), in MiB.
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kib = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    let kib =
+        status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
     kib.unwrap_or(0.0) / 1024.0
 }
 

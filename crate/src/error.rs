@@ -49,11 +49,7 @@ impl std::fmt::Debug for Error {
 
 impl Error {
     pub fn setting(setting: &str, value: impl std::fmt::Display, message: &str) -> Self {
-        Error::BadSetting {
-            setting: setting.to_string(),
-            value: value.to_string(),
-            message: message.to_string(),
-        }
+        Error::BadSetting { setting: setting.to_string(), value: value.to_string(), message: message.to_string() }
     }
 
     pub fn input(what: &str, value: impl std::fmt::Display, message: &str) -> Self {

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use lossviz::data::{locate, Dataset, DatasetKind};
 use lossviz::device::{default_device, describe};
-use lossviz::losses::PcVariant;
 use lossviz::error::Result;
+use lossviz::losses::PcVariant;
 use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
 use lossviz::report::{summarize, Report};
 use lossviz::sweep::{grid, train_or_load, Axis, Sweep};
@@ -132,7 +132,14 @@ fn experiment_config(args: &Args, run: &str) -> TrainConfig {
 fn prepare(args: &Args, dataset: DatasetKind, out: &Path) -> Result<(Device, Dataset)> {
     let device = default_device()?;
     let data = Dataset::load(dataset, args.data.as_deref(), args.limit)?;
-    println!("{} from {}: {} training / {} test images. {}", dataset, data.dir.display(), data.train.len(), data.test.len(), describe(device));
+    println!(
+        "{} from {}: {} training / {} test images. {}",
+        dataset,
+        data.dir.display(),
+        data.train.len(),
+        data.test.len(),
+        describe(device)
+    );
     std::fs::create_dir_all(out).map_err(|source| lossviz::error::Error::Io { path: out.to_path_buf(), source })?;
     Ok((device, data))
 }

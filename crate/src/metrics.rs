@@ -65,10 +65,7 @@ pub fn feature_metrics(f: &Features) -> FeatureMetrics {
         let d = distance(&p, mean_of(f.labels[i]));
         within += d * d;
         to_center += d;
-        let nearest = means
-            .iter()
-            .min_by(|a, b| distance(&p, &a.1).total_cmp(&distance(&p, &b.1)))
-            .map(|(l, _)| *l);
+        let nearest = means.iter().min_by(|a, b| distance(&p, &a.1).total_cmp(&distance(&p, &b.1))).map(|(l, _)| *l);
         nearest_ok += usize::from(nearest == Some(f.labels[i]));
     }
     let n = f.len().max(1) as f64;
@@ -85,10 +82,7 @@ pub fn feature_metrics(f: &Features) -> FeatureMetrics {
     let (min_center_distance, mean_center_distance) = if pair_distances.is_empty() {
         (f64::NAN, f64::NAN)
     } else {
-        (
-            pair_distances.iter().cloned().fold(f64::INFINITY, f64::min),
-            pair_distances.iter().sum::<f64>() / pair_distances.len() as f64,
-        )
+        (pair_distances.iter().cloned().fold(f64::INFINITY, f64::min), pair_distances.iter().sum::<f64>() / pair_distances.len() as f64)
     };
     FeatureMetrics {
         scatter_ratio: (within / n) / between,
@@ -122,10 +116,7 @@ fn silhouette(f: &Features) -> f64 {
             continue;
         }
         let a = sums[own] / counts[own] as f64;
-        let b = (0..256)
-            .filter(|&c| c != own && counts[c] > 0)
-            .map(|c| sums[c] / counts[c] as f64)
-            .fold(f64::INFINITY, f64::min);
+        let b = (0..256).filter(|&c| c != own && counts[c] > 0).map(|c| sums[c] / counts[c] as f64).fold(f64::INFINITY, f64::min);
         // All points in one spot (a collapsed network): no separation, 0 rather than 0/0.
         if b.is_finite() && a.max(b) > 0.0 {
             total += (b - a) / a.max(b);
@@ -139,12 +130,7 @@ mod tests {
     use super::*;
 
     fn features(points: &[(f32, f32, u8)]) -> Features {
-        Features::new(
-            2,
-            points.iter().flat_map(|p| [p.0, p.1]).collect(),
-            points.iter().map(|p| p.2).collect(),
-        )
-        .unwrap()
+        Features::new(2, points.iter().flat_map(|p| [p.0, p.1]).collect(), points.iter().map(|p| p.2).collect()).unwrap()
     }
 
     /// Four classes at (+-10, +-10), each four points at distance 1 from its corner.

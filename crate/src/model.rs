@@ -22,11 +22,9 @@ impl Default for ModelConfig {
 
 impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
-        for (name, value) in [
-            ("model.in_channels", self.in_channels),
-            ("model.hidden_dim", self.hidden_dim),
-            ("model.num_classes", self.num_classes),
-        ] {
+        for (name, value) in
+            [("model.in_channels", self.in_channels), ("model.hidden_dim", self.hidden_dim), ("model.num_classes", self.num_classes)]
+        {
             if value == 0 {
                 return Err(Error::setting(name, value, "must be at least 1"));
             }

@@ -52,7 +52,15 @@ fn write_dataset(dir: &Path) {
 
 #[test]
 fn bad_arguments_print_usage_and_exit_2() {
-    for args in [&[][..], &["compare"], &["compare", "--dataset", "cifar"], &["compare", "--dataset", "mnist", "--epochs", "x"], &["compare", "--dataset", "mnist", "--runs", "xent,svm"], &["compare", "--dataset", "mnist", "--pc-variant", "bounded:0"], &["fly"]] {
+    for args in [
+        &[][..],
+        &["compare"],
+        &["compare", "--dataset", "cifar"],
+        &["compare", "--dataset", "mnist", "--epochs", "x"],
+        &["compare", "--dataset", "mnist", "--runs", "xent,svm"],
+        &["compare", "--dataset", "mnist", "--pc-variant", "bounded:0"],
+        &["fly"],
+    ] {
         let out = lossviz(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains("usage:"), "{args:?}: {}", stderr(&out));
@@ -80,7 +88,21 @@ fn runs_and_pc_variant_select_what_is_trained() {
     let data = temp_dir("select-data");
     write_dataset(&data);
     let out_dir = temp_dir("select-out");
-    let out = lossviz(&["compare", "--dataset", "mnist", "--data", data.to_str().unwrap(), "--epochs", "1", "--runs", "pc", "--pc-variant", "bounded:3", "--out", out_dir.to_str().unwrap()]);
+    let out = lossviz(&[
+        "compare",
+        "--dataset",
+        "mnist",
+        "--data",
+        data.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--runs",
+        "pc",
+        "--pc-variant",
+        "bounded:3",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
     let runs = report["runs"].as_array().unwrap();
@@ -96,7 +118,19 @@ fn compare_writes_every_file_and_repeats_itself_exactly() {
     write_dataset(&data);
     let run = |name: &str| {
         let out_dir = temp_dir(name);
-        let out = lossviz(&["compare", "--dataset", "mnist", "--data", data.to_str().unwrap(), "--epochs", "2", "--seed", "7", "--out", out_dir.to_str().unwrap()]);
+        let out = lossviz(&[
+            "compare",
+            "--dataset",
+            "mnist",
+            "--data",
+            data.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--seed",
+            "7",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ]);
         assert!(out.status.success(), "{}", stderr(&out));
         for file in ["xent.png", "center.png", "pc.png", "grid.png", "curves.png", "report.json"] {
             let bytes = std::fs::read(out_dir.join(file)).unwrap_or_else(|_| panic!("{file} missing"));
@@ -116,7 +150,14 @@ fn compare_writes_every_file_and_repeats_itself_exactly() {
         assert!((0.0..=100.0).contains(&acc));
         assert_eq!(r["epoch_seconds"].as_array().unwrap().len(), 2);
         assert!(r["eval_seconds"].as_f64().unwrap() >= 0.0);
-        for key in ["scatter_ratio", "nearest_center_accuracy", "mean_distance_to_center", "min_center_distance", "mean_center_distance", "silhouette"] {
+        for key in [
+            "scatter_ratio",
+            "nearest_center_accuracy",
+            "mean_distance_to_center",
+            "min_center_distance",
+            "mean_center_distance",
+            "silhouette",
+        ] {
             assert!(r["metrics"][key].is_number(), "{key} missing in {}", r["metrics"]);
         }
     }

@@ -21,9 +21,9 @@ pub fn read_idx(path: &Path, expected_rank: usize) -> Result<IdxArray> {
     let raw = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| {
-            Error::bad_data(path, format!("corrupt gzip data ({e}); delete the file and download it again"))
-        })?;
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| Error::bad_data(path, format!("corrupt gzip data ({e}); delete the file and download it again")))?;
         out
     } else {
         raw
@@ -47,10 +47,7 @@ fn parse_idx(bytes: &[u8], expected_rank: usize) -> std::result::Result<IdxArray
     if bytes.len() < header {
         return Err(format!("file is truncated inside its header ({} bytes)", bytes.len()));
     }
-    let dims: Vec<usize> = bytes[4..header]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
+    let dims: Vec<usize> = bytes[4..header].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let expected: usize = dims.iter().product();
     let data = &bytes[header..];
     if data.len() != expected {

@@ -6,12 +6,7 @@ use super::DatasetKind;
 use crate::error::{Error, Result};
 
 /// The base names of the four files; each may also carry a `.gz` suffix.
-pub const FILES: [&str; 4] = [
-    "train-images-idx3-ubyte",
-    "train-labels-idx1-ubyte",
-    "t10k-images-idx3-ubyte",
-    "t10k-labels-idx1-ubyte",
-];
+pub const FILES: [&str; 4] = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
 /// The set-up script's cache: `$LOSSVIZ_CACHE`, else `~/.cache/lossviz`.
 pub fn cache_dir() -> PathBuf {

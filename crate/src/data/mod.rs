@@ -36,10 +36,9 @@ impl DatasetKind {
     pub fn class_names(self) -> [&'static str; 10] {
         match self {
             DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
-            DatasetKind::FashionMnist => [
-                "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                "Sneaker", "Bag", "Ankle boot",
-            ],
+            DatasetKind::FashionMnist => {
+                ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+            }
         }
     }
 }
@@ -125,10 +124,7 @@ pub fn load_split(images_path: &Path, labels_path: &Path, limit: Option<usize>) 
         ));
     }
     if let Some(bad) = labels.data.iter().position(|&l| l >= 10) {
-        return Err(Error::bad_data(
-            labels_path,
-            format!("label {} at index {} is not a class of 0..=9", labels.data[bad], bad),
-        ));
+        return Err(Error::bad_data(labels_path, format!("label {} at index {} is not a class of 0..=9", labels.data[bad], bad)));
     }
     let keep = limit.map_or(n, |l| l.min(n));
     let pixels = &images.data[..keep * h * w];
@@ -137,9 +133,8 @@ pub fn load_split(images_path: &Path, labels_path: &Path, limit: Option<usize>) 
         .and_then(|t| t.f_to_kind(Kind::Float))
         .and_then(|t| t.f_div_scalar(255.0))
         .context("converting images to a tensor")?;
-    let labels = Tensor::f_from_slice(&labels.data[..keep])
-        .and_then(|t| t.f_to_kind(Kind::Int64))
-        .context("converting labels to a tensor")?;
+    let labels =
+        Tensor::f_from_slice(&labels.data[..keep]).and_then(|t| t.f_to_kind(Kind::Int64)).context("converting labels to a tensor")?;
     Ok(Split { images, labels })
 }
 

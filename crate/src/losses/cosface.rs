@@ -33,9 +33,7 @@ impl CosFaceLoss {
 /// Each row divided by its length (rows shorter than 1e-12 are divided by 1e-12, as
 /// `F.normalize` does), so a zero vector stays zero instead of becoming NaN.
 fn unit_rows(t: &Tensor) -> Result<Tensor> {
-    t.f_norm_scalaropt_dim(2, &[1i64][..], true)
-        .and_then(|n| t.f_div(&n.f_clamp_min(1e-12)?))
-        .context("normalising vectors")
+    t.f_norm_scalaropt_dim(2, &[1i64][..], true).and_then(|n| t.f_div(&n.f_clamp_min(1e-12)?)).context("normalising vectors")
 }
 
 impl ClassLoss for CosFaceLoss {

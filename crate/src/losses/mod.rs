@@ -28,8 +28,7 @@ fn squared_distances(features: &Tensor, centers: &Tensor) -> Result<Tensor> {
     let xx = features.f_pow_tensor_scalar(2).and_then(|t| t.f_sum_dim_intlist(&[1i64][..], true, None));
     let cc = centers.f_pow_tensor_scalar(2).and_then(|t| t.f_sum_dim_intlist(&[1i64][..], true, None));
     let xc = features.f_matmul(&centers.tr());
-    (|| xx?.f_add(&cc?.f_t_()?)?.f_sub(&xc?.f_mul_scalar(2.0)?))()
-        .context("computing feature-to-center distances")
+    (|| xx?.f_add(&cc?.f_t_()?)?.f_sub(&xc?.f_mul_scalar(2.0)?))().context("computing feature-to-center distances")
 }
 
 /// 1.0 where sample i belongs to class k, else 0.0: `[batch, classes]`.

@@ -87,9 +87,8 @@ impl ClassLoss for PcLoss {
             }
             PcVariant::Bounded { margin } => {
                 let cap = margin * margin;
-                let push = others
-                    .and_then(|m| dist.f_clamp_max(cap)?.f_mul(&m)?.f_sum(None)?.f_div_scalar(b * (k - 1.0)))
-                    .context(context)?;
+                let push =
+                    others.and_then(|m| dist.f_clamp_max(cap)?.f_mul(&m)?.f_sum(None)?.f_div_scalar(b * (k - 1.0))).context(context)?;
                 push.f_add(&spread_term(&self.centers, cap)?).context(context)
             }
         }
@@ -99,7 +98,8 @@ impl ClassLoss for PcLoss {
 /// The original's "center to center" term: `B * sum_k |c_k|^2` with its element-wise clamp,
 /// computed without materialising the original's `[B, K, D]` repeats (same value).
 fn norm_term(centers: &Tensor, batch: f64) -> Result<Tensor> {
-    centers.f_pow_tensor_scalar(2)
+    centers
+        .f_pow_tensor_scalar(2)
         .and_then(|c| c.f_clamp(1e-12, 1e12)?.f_sum(None)?.f_mul_scalar(batch))
         .context("computing the PC loss's center term")
 }

@@ -101,8 +101,8 @@ pub fn animation(snapshots: &[Snapshot], class_names: &[&str], title: &str, styl
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::Normalize;
+    use super::*;
     use crate::features::Features;
     use image::AnimationDecoder;
 

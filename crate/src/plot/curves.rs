@@ -183,9 +183,7 @@ where
     }
     for s in &panel.dots {
         let colour = TAB10[s.run % 10];
-        chart
-            .draw_series(s.points.iter().map(|&p| Circle::new(p, 5, colour.filled())))
-            .map_err(plot_err)?;
+        chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 5, colour.filled()))).map_err(plot_err)?;
         chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 5, BLACK.stroke_width(1)))).map_err(plot_err)?;
     }
     chart
@@ -208,7 +206,11 @@ fn linear_label(v: f64, span: f64) -> String {
 fn significant(v: &f64) -> String {
     let decimals = (2 - v.abs().max(1e-12).log10().floor() as i32).max(0) as usize;
     let text = format!("{v:.decimals$}");
-    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_string() } else { text }
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]
@@ -225,7 +227,14 @@ mod tests {
                 train_accuracy: 50.0 + epoch as f64,
                 test_accuracy: Some(55.0 + epoch as f64),
                 steps: (1..=steps)
-                    .map(|step| StepStats { step, steps, xent: 2.0 / (step as f64), center: if center { 0.5 } else { 0.0 }, accuracy: 40.0 + step as f64, ..Default::default() })
+                    .map(|step| StepStats {
+                        step,
+                        steps,
+                        xent: 2.0 / (step as f64),
+                        center: if center { 0.5 } else { 0.0 },
+                        accuracy: 40.0 + step as f64,
+                        ..Default::default()
+                    })
                     .collect(),
                 ..Default::default()
             })

@@ -67,9 +67,7 @@ impl Figure {
 
     pub(crate) fn from_rgb(image: &image::RgbImage) -> Result<Figure> {
         let mut png = Vec::new();
-        image
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .map_err(|e| Error::Plot(e.to_string()))?;
+        image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).map_err(|e| Error::Plot(e.to_string()))?;
         Ok(Figure { png, width: image.width(), height: image.height() })
     }
 
@@ -157,7 +155,11 @@ impl Marker {
 
 /// The class legend: one coloured dot and name per class, top to bottom, then the marker
 /// of each loss whose centers are drawn.
-pub(crate) fn draw_legend(area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, names: &[&str], markers: &[&str]) -> std::result::Result<(), String> {
+pub(crate) fn draw_legend(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    names: &[&str],
+    markers: &[&str],
+) -> std::result::Result<(), String> {
     for (i, name) in names.iter().enumerate() {
         let y = 60 + 26 * i as i32;
         area.draw(&Circle::new((14, y), 6, TAB10[i % 10].filled())).map_err(plot_err)?;

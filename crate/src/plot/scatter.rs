@@ -305,17 +305,29 @@ fn tick_label(value: f32, span: f32) -> String {
 /// Panels in rows of at most four (three when that balances the rows better), one legend
 /// on the right. `axes` fixes the axes of every panel; `None` fits each panel to its points.
 /// Returns the image and where each panel's plotting area lies in it.
-pub(crate) fn draw_panels(panels: &[Panel], class_names: &[&str], normalize: Normalize, axes: Option<Axes>) -> Result<(RgbImage, Vec<PixelMap>)> {
+pub(crate) fn draw_panels(
+    panels: &[Panel],
+    class_names: &[&str],
+    normalize: Normalize,
+    axes: Option<Axes>,
+) -> Result<(RgbImage, Vec<PixelMap>)> {
     if panels.is_empty() {
         return Err(Error::input("panels", 0, "need at least one panel"));
     }
     let n = panels.len() as u32;
-    let cols = if n <= 4 { n } else if n <= 9 { 3 } else { 4 };
+    let cols = if n <= 4 {
+        n
+    } else if n <= 9 {
+        3
+    } else {
+        4
+    };
     let rows = n.div_ceil(cols);
     let width = PANEL * cols + LEGEND;
     let mut maps = Vec::with_capacity(panels.len());
     // The markers' legend names the losses of the first panel that has centers.
-    let markers: Vec<&str> = panels.iter().find(|p| !p.centers.is_empty()).map(|p| p.centers.iter().map(|(n, _)| n.as_str()).collect()).unwrap_or_default();
+    let markers: Vec<&str> =
+        panels.iter().find(|p| !p.centers.is_empty()).map(|p| p.centers.iter().map(|(n, _)| n.as_str()).collect()).unwrap_or_default();
     let image = draw_rgb(width, PANEL * rows, |root| {
         root.fill(&WHITE).map_err(plot_err)?;
         let (plots, legend) = root.split_horizontally(width - LEGEND);
@@ -477,7 +489,8 @@ mod tests {
         // with its class colour, in both normalisation modes.
         let mut f = two_clusters();
         let spots = [(30.0, 2.0), (70.0, 2.0)];
-        f.centers = vec![crate::features::Centers { loss: "Center Loss".into(), values: spots.iter().flat_map(|&(x, y)| [x, y]).collect() }];
+        f.centers =
+            vec![crate::features::Centers { loss: "Center Loss".into(), values: spots.iter().flat_map(|&(x, y)| [x, y]).collect() }];
         for normalize in [Normalize::EqualAspect, Normalize::PerAxis] {
             let panel = Panel::of("t", &f, (0, 1), normalize.centers(true)).unwrap();
             let (img, maps) = draw_panels(std::slice::from_ref(&panel), &["a", "b"], normalize, None).unwrap();

@@ -147,13 +147,8 @@ impl RunCache {
         let weights = dir.join("weights.ot");
         let bytes = experiment.weights_bytes()?;
         write_atomic(&weights, &bytes)?;
-        let entry = Entry {
-            format: FORMAT,
-            key_material,
-            weights_crc32: crc32(&bytes),
-            report: report.clone(),
-            features: features.clone(),
-        };
+        let entry =
+            Entry { format: FORMAT, key_material, weights_crc32: crc32(&bytes), report: report.clone(), features: features.clone() };
         let body = serde_json::to_vec(&entry).map_err(Error::json("the cached run"))?;
         let mut file = format!("{:08x}\n", crc32(&body)).into_bytes();
         file.extend(body);

@@ -156,7 +156,10 @@ fn train_or_load_in(
     let history = experiment.train_watching(data, progress)?;
     let run = summarize("lesson", experiment, data)?;
     let weights = cache.store(&identity, experiment, &run.report, &run.features)?;
-    println!("kept in the run cache ({}): a restarted kernel loads it instead of training again", weights.parent().unwrap_or(&weights).display());
+    println!(
+        "kept in the run cache ({}): a restarted kernel loads it instead of training again",
+        weights.parent().unwrap_or(&weights).display()
+    );
     Ok(history)
 }
 
@@ -229,8 +232,11 @@ impl<'a> Sweep<'a> {
             }
             println!("{tag}: training {} epochs", config.epochs);
             let start = Instant::now();
-            let (run, experiment) =
-                run_experiment(&label, config.clone(), self.data, self.device, |p| if !self.quiet { print_progress(p) })?;
+            let (run, experiment) = run_experiment(&label, config.clone(), self.data, self.device, |p| {
+                if !self.quiet {
+                    print_progress(p)
+                }
+            })?;
             let weights = match &cache {
                 Some((cache, identity)) => Some(cache.store(identity, &experiment, &run.report, &run.features)?),
                 None => None,

@@ -43,9 +43,8 @@ impl Table {
 
     pub fn to_html(&self) -> String {
         let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-        let cells = |tag: &str, row: &mut dyn Iterator<Item = String>| {
-            row.map(|c| format!("<{tag}>{}</{tag}>", escape(&c))).collect::<String>()
-        };
+        let cells =
+            |tag: &str, row: &mut dyn Iterator<Item = String>| row.map(|c| format!("<{tag}>{}</{tag}>", escape(&c))).collect::<String>();
         let mut html = String::from("<table>\n<thead><tr>");
         html.push_str(&cells("th", &mut self.header.iter().map(|h| h.to_string())));
         html.push_str("</tr></thead>\n<tbody>\n");

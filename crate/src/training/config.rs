@@ -240,15 +240,18 @@ impl TrainConfig {
                     &mut map[key]
                 }
                 serde_json::Value::Null => {
-                    return Err(Error::setting(path, &value, &format!("{here} is off in this config; turn it on first (e.g. .with_center())")))
+                    return Err(Error::setting(
+                        path,
+                        &value,
+                        &format!("{here} is off in this config; turn it on first (e.g. .with_center())"),
+                    ))
                 }
                 _ => return Err(Error::setting(path, &value, &format!("{here} is a single value, not a section"))),
             };
             walked.push(key);
         }
         *slot = value.clone();
-        let config: TrainConfig =
-            serde_json::from_value(json).map_err(|e| Error::setting(path, &value, &format!("does not fit: {e}")))?;
+        let config: TrainConfig = serde_json::from_value(json).map_err(|e| Error::setting(path, &value, &format!("does not fit: {e}")))?;
         config.validate()?;
         Ok(config)
     }
@@ -329,7 +332,10 @@ mod tests {
         let e = err("lr", (-1.0).into());
         assert!(e.contains("lr = -1"), "{e}");
         let listed = base.settings();
-        assert!(listed.contains("center.lambda = 1.0\n") && listed.contains("pc = off\n") && listed.contains("optimizer = sgd\n"), "{listed}");
+        assert!(
+            listed.contains("center.lambda = 1.0\n") && listed.contains("pc = off\n") && listed.contains("optimizer = sgd\n"),
+            "{listed}"
+        );
     }
 
     /// Every config with every loss on, as `settings()` lists it.
@@ -381,7 +387,7 @@ mod tests {
         assert!(named >= 15, "only {named} bad values were caught");
         // The divergence advice too.
         let advice = crate::training::Experiment::new(good.clone(), tch::Device::Cpu).unwrap().divergence_advice();
-        for name in advice.split(|c: char| c == ',' || c == '(' || c == ')').filter_map(|part| part.split_whitespace().last()) {
+        for name in advice.split([',', '(', ')']).filter_map(|part| part.split_whitespace().last()) {
             if name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && name != "then" && name != "or" && name != "now" {
                 assert!(paths.iter().any(|p| p == name), "the advice names '{name}', which settings() does not list: {advice}");
             }

@@ -34,8 +34,7 @@ fn assert_close(what: &str, ours: &Tensor, want: &Tensor) {
 /// sin(0.7 i + index + 0.25) / sqrt(fan_in), in f64, rounded to f32.
 fn fixed_weight(index: usize, shape: &[i64], fan_in: i64) -> Tensor {
     let n: i64 = shape.iter().product();
-    let values: Vec<f32> =
-        (0..n).map(|i| ((0.7 * i as f64 + index as f64 + 0.25).sin() / (fan_in as f64).sqrt()) as f32).collect();
+    let values: Vec<f32> = (0..n).map(|i| ((0.7 * i as f64 + index as f64 + 0.25).sin() / (fan_in as f64).sqrt()) as f32).collect();
     Tensor::from_slice(&values).view(shape)
 }
 
@@ -82,7 +81,8 @@ fn forward_matches_pytorch() {
 fn each_loss_and_its_gradients_match_pytorch() {
     let features = fixture("features");
     let y = fixture("y");
-    let cases: [(&str, &str, fn(Tensor) -> Box<dyn ClassLoss>); 3] = [
+    type MakeLoss = fn(Tensor) -> Box<dyn ClassLoss>;
+    let cases: [(&str, &str, MakeLoss); 3] = [
         ("center", "center0", |c| Box::new(CenterLoss { centers: c })),
         ("pc", "pc0", |c| Box::new(PcLoss { centers: c, variant: PcVariant::Original })),
         ("pc_bounded", "pc0", |c| Box::new(PcLoss { centers: c, variant: PcVariant::Bounded { margin: BOUNDED_MARGIN } })),

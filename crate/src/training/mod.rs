@@ -309,7 +309,13 @@ impl Experiment {
         self.train_epochs(self.config.epochs, &data.train, Some(&data.test), progress)
     }
 
-    fn train_epochs(&mut self, epochs: usize, data: &Split, test: Option<&Split>, mut progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
+    fn train_epochs(
+        &mut self,
+        epochs: usize,
+        data: &Split,
+        test: Option<&Split>,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<Vec<EpochStats>> {
         if data.is_empty() {
             return Err(Error::input("training data", 0, "holds no samples"));
         }
@@ -334,13 +340,7 @@ impl Experiment {
         Ok(self.history[first..].to_vec())
     }
 
-    fn train_epoch(
-        &mut self,
-        epoch: usize,
-        images: &Tensor,
-        labels: &Tensor,
-        progress: &mut impl FnMut(Progress),
-    ) -> Result<EpochStats> {
+    fn train_epoch(&mut self, epoch: usize, images: &Tensor, labels: &Tensor, progress: &mut impl FnMut(Progress)) -> Result<EpochStats> {
         let start = Instant::now();
         let n = labels.size()[0] as usize;
         let batches = Batches::shuffled(n, self.config.batch_size, self.config.seed, epoch);
@@ -408,7 +408,7 @@ impl Experiment {
         let mut total = xent.shallow_clone();
         for aux in &self.losses {
             let value = aux.loss.forward(&features, y)?;
-            total = total + &value * aux.lambda;
+            total = &total + &value * aux.lambda;
             terms[aux.term as usize] = value.detach().to_kind(Kind::Double) * batch;
         }
 

@@ -87,7 +87,11 @@ fn progress_reports_steps_and_epochs() {
     assert_eq!(e.history.len(), 2);
 
     // Each term on its own, as the original printed them: total = xent + center - 1e-4 pc.
-    let mut e = Experiment::new(TrainConfig { epochs: 1, batch_size: 10, log_every: 5, ..TrainConfig::default().with_center_and_pc() }, Device::Cpu).unwrap();
+    let mut e = Experiment::new(
+        TrainConfig { epochs: 1, batch_size: 10, log_every: 5, ..TrainConfig::default().with_center_and_pc() },
+        Device::Cpu,
+    )
+    .unwrap();
     let mut steps = Vec::new();
     e.train(&data, |p| {
         if let Progress::Step { loss, xent, center, pc, .. } = p {
@@ -119,12 +123,15 @@ fn invalid_config_is_refused_before_training() {
     assert!(err.to_string().contains("batch_size = 0"));
 }
 
-
 #[test]
 fn every_optimiser_and_added_loss_trains_and_reports_its_term() {
     let data = synthetic(200, 3);
     let variants = [
-        TrainConfig { optimizer: OptimizerKind::Adam, center_optimizer: OptimizerKind::Adam, ..quick(TrainConfig::default().with_center()) },
+        TrainConfig {
+            optimizer: OptimizerKind::Adam,
+            center_optimizer: OptimizerKind::Adam,
+            ..quick(TrainConfig::default().with_center())
+        },
         TrainConfig { contrastive_center: Some(ContrastiveCenterConfig::default()), ..quick(TrainConfig::default()) },
         TrainConfig { cosface: Some(CosFaceConfig::default()), ..quick(TrainConfig::default()) },
     ];
