@@ -1,5 +1,5 @@
 //! The `lossviz` command end to end: exit codes, messages, and the files `compare` writes.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use lossviz::data::{encode_idx, FILES};
@@ -9,24 +9,29 @@ use lossviz::data::{encode_idx, FILES};
 fn lossviz(args: &[&str]) -> Output {
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let runs = temp_dir(&format!("runs-{call}"));
     Command::new(env!("CARGO_BIN_EXE_lossviz"))
         .args(args)
         .env_remove("LOSSVIZ_DATA")
-        .env("LOSSVIZ_RUNS", temp_dir(&format!("runs-{call}")))
+        .env("LOSSVIZ_RUNS", runs.path())
         .env("LOSSVIZ_DEVICE", "cpu")
         .output()
         .expect("the lossviz binary runs")
+}
+
+/// `lossviz compare` on MNIST-format data in `data`, writing to `out`, with `extra` flags.
+fn compare(data: &Path, out: &Path, extra: &[&str]) -> Output {
+    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+    lossviz(&[&["compare", "--dataset", "mnist", "--data", data, "--out", out], extra].concat())
 }
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("lossviz-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A new folder, removed with everything in it when dropped (also when the test fails).
+fn temp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(&format!("lossviz-cli-{name}-")).tempdir().unwrap()
 }
 
 /// 60 images per split; each class is a horizontal bar at its own height.
@@ -69,12 +74,13 @@ fn bad_arguments_print_usage_and_exit_2() {
 
 #[test]
 fn missing_or_broken_data_is_an_error_with_exit_1_not_a_panic() {
-    let missing = temp_dir("missing").join("no-such-folder");
+    let missing = temp_dir("missing").path().join("no-such-folder");
     let out = lossviz(&["compare", "--dataset", "mnist", "--data", missing.to_str().unwrap(), "--out", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("MNIST not found") && stderr(&out).contains("no-such-folder"), "{}", stderr(&out));
 
-    let broken = temp_dir("broken");
+    let broken_guard = temp_dir("broken");
+    let broken = broken_guard.path();
     write_dataset(&broken);
     std::fs::write(broken.join(FILES[3]), encode_idx(&[60], &[11; 60])).unwrap();
     let out = lossviz(&["compare", "--dataset", "mnist", "--data", broken.to_str().unwrap(), "--out", broken.to_str().unwrap()]);
@@ -85,24 +91,12 @@ fn missing_or_broken_data_is_an_error_with_exit_1_not_a_panic() {
 
 #[test]
 fn runs_and_pc_variant_select_what_is_trained() {
-    let data = temp_dir("select-data");
+    let data_guard = temp_dir("select-data");
+    let data = data_guard.path();
     write_dataset(&data);
-    let out_dir = temp_dir("select-out");
-    let out = lossviz(&[
-        "compare",
-        "--dataset",
-        "mnist",
-        "--data",
-        data.to_str().unwrap(),
-        "--epochs",
-        "1",
-        "--runs",
-        "pc",
-        "--pc-variant",
-        "bounded:3",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
+    let out_dir_guard = temp_dir("select-out");
+    let out_dir = out_dir_guard.path();
+    let out = compare(&data, &out_dir, &["--epochs", "1", "--runs", "pc", "--pc-variant", "bounded:3"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
     let runs = report["runs"].as_array().unwrap();
@@ -114,25 +108,16 @@ fn runs_and_pc_variant_select_what_is_trained() {
 
 #[test]
 fn compare_writes_every_file_and_repeats_itself_exactly() {
-    let data = temp_dir("data");
+    let data_guard = temp_dir("data");
+    let data = data_guard.path();
     write_dataset(&data);
     let run = |name: &str| {
-        let out_dir = temp_dir(name);
-        let out = lossviz(&[
-            "compare",
-            "--dataset",
-            "mnist",
-            "--data",
-            data.to_str().unwrap(),
-            "--epochs",
-            "2",
-            "--seed",
-            "7",
-            "--out",
-            out_dir.to_str().unwrap(),
-        ]);
+        let out_dir_guard = temp_dir(name);
+        let out_dir = out_dir_guard.path();
+        let out = compare(&data, &out_dir, &["--epochs", "2", "--seed", "7"]);
         assert!(out.status.success(), "{}", stderr(&out));
-        for file in ["xent.png", "center.png", "pc.png", "grid.png", "curves.png", "report.json"] {
+        let files = ["xent.png", "center.png", "pc.png", "grid.png", "curves.png", "report.json"];
+        for file in files.iter().chain(&["xent-regions.png", "center-regions.png", "pc-regions.png"]) {
             let bytes = std::fs::read(out_dir.join(file)).unwrap_or_else(|_| panic!("{file} missing"));
             if file.ends_with(".png") {
                 assert!(image::load_from_memory(&bytes).is_ok(), "{file} is not a PNG");
@@ -170,15 +155,17 @@ fn compare_writes_every_file_and_repeats_itself_exactly() {
 
 #[test]
 fn sweep_trains_each_combination_once_then_loads_it() {
-    let data = temp_dir("sweep-data");
+    let data_guard = temp_dir("sweep-data");
+    let data = data_guard.path();
     write_dataset(&data);
-    let (out_dir, runs) = (temp_dir("sweep-out"), temp_dir("sweep-runs"));
+    let (out_guard, runs_guard) = (temp_dir("sweep-out"), temp_dir("sweep-runs"));
+    let (out_dir, runs) = (out_guard.path(), runs_guard.path());
     let sweep = || {
         Command::new(env!("CARGO_BIN_EXE_lossviz"))
             .args(["sweep", "--dataset", "mnist", "--data", data.to_str().unwrap(), "--epochs", "1", "--out", out_dir.to_str().unwrap()])
             .args(["--vary", "center.lambda=0.1,1", "--vary", "optimizer=sgd,adam"])
             .env("LOSSVIZ_DEVICE", "cpu")
-            .env("LOSSVIZ_RUNS", &runs)
+            .env("LOSSVIZ_RUNS", runs)
             .output()
             .unwrap()
     };

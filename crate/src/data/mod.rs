@@ -165,11 +165,19 @@ pub(crate) mod tests {
         }
     }
 
-    pub fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("lossviz-test-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+    /// A new folder under the system's temporary folder, removed with everything in it when
+    /// the value is dropped, also when the test fails. Derefs to its `Path`.
+    pub struct TestDir(tempfile::TempDir);
+
+    impl std::ops::Deref for TestDir {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            self.0.path()
+        }
+    }
+
+    pub fn temp_dir(name: &str) -> TestDir {
+        TestDir(tempfile::Builder::new().prefix(&format!("lossviz-test-{name}-")).tempdir().unwrap())
     }
 
     fn load_error(dir: &Path) -> String {

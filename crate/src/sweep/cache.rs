@@ -11,9 +11,10 @@ use crate::data::{Dataset, Split};
 use crate::error::{Error, Result, TorchContext};
 use crate::features::Features;
 use crate::report::{write_atomic, RunReport};
-use crate::training::{Experiment, TrainConfig};
+use crate::training::{Experiment, TrainConfig, RESULTS_VERSION};
 
-/// Bumped when the entry format or anything that changes results changes.
+/// Bumped when what an entry holds changes. (When training's numbers change,
+/// [`RESULTS_VERSION`] is bumped instead; a test says when.)
 /// 2: PyTorch's initialisation, and the cross-entropy in the history no longer the total.
 /// 3: the centers saved with the weights; per-step and test-accuracy history; the features
 /// carry `fc2` and the centers.
@@ -92,9 +93,14 @@ impl RunCache {
         std::env::var_os("LOSSVIZ_RUNS").map(PathBuf::from).unwrap_or_else(|| crate::data::cache_dir().join("runs"))
     }
 
+    /// Everything that decides a run's numbers: the entry format, the results version, the
+    /// data, and every setting but `log_every` (how often progress is reported).
     fn key_material(config: &TrainConfig, data_identity: &str) -> Result<String> {
-        let config = serde_json::to_string(config).map_err(Error::json("the settings (for the cache key)"))?;
-        Ok(format!("format {FORMAT}; data {data_identity}; config {config}"))
+        let mut settings = serde_json::to_value(config).map_err(Error::json("the settings (for the cache key)"))?;
+        if let Some(map) = settings.as_object_mut() {
+            map.remove("log_every");
+        }
+        Ok(format!("format {FORMAT}; results {RESULTS_VERSION}; data {data_identity}; config {settings}"))
     }
 
     /// The entry's folder for this configuration and data, and the key material it hashes.

@@ -30,14 +30,16 @@ use crate::training::{print_progress, EpochStats, Experiment, Progress, TrainCon
 #[derive(Debug, Clone)]
 pub struct Axis {
     pub path: String,
-    pub values: Vec<serde_json::Value>,
+    /// Each value as JSON, or why it could not be written as JSON (reported by [`grid`];
+    /// a silent `null` would read as "turn this loss off").
+    pub values: Vec<std::result::Result<serde_json::Value, String>>,
 }
 
 impl Axis {
     /// `path` as in [`TrainConfig::set`]; values of any type the setting takes:
     /// `Axis::new("center.lambda", [0.01, 1.0])`, `Axis::new("optimizer", ["sgd", "adam"])`.
     pub fn new<V: serde::Serialize>(path: &str, values: impl IntoIterator<Item = V>) -> Self {
-        let values = values.into_iter().map(|v| serde_json::to_value(v).unwrap_or(serde_json::Value::Null)).collect();
+        let values = values.into_iter().map(|v| serde_json::to_value(v).map_err(|e| e.to_string())).collect();
         Axis { path: path.to_string(), values }
     }
 }
@@ -52,6 +54,7 @@ pub fn grid(base: &TrainConfig, axes: &[Axis]) -> Result<Vec<TrainConfig>> {
         let mut next = Vec::with_capacity(configs.len() * axis.values.len());
         for config in &configs {
             for value in &axis.values {
+                let value = value.as_ref().map_err(|e| Error::setting(&axis.path, "?", &format!("a value is not a setting: {e}")))?;
                 next.push(config.set(&axis.path, value)?);
             }
         }
@@ -129,7 +132,7 @@ fn train_or_load_in(
     cache: &RunCache,
     experiment: &mut Experiment,
     data: &Dataset,
-    progress: impl FnMut(Progress),
+    mut progress: impl FnMut(Progress),
 ) -> Result<Vec<EpochStats>> {
     if !experiment.history.is_empty() {
         return Err(Error::input(
@@ -143,23 +146,24 @@ fn train_or_load_in(
         Lookup::Hit(hit) => {
             experiment.load_weights(&hit.weights)?;
             experiment.history = hit.report.history.clone();
-            println!(
+            let dir = cache.entry_dir(&experiment.config, &identity)?;
+            progress(Progress::Note(&format!(
                 "loaded from the cache (trained earlier in {:.1} s; {})",
                 hit.report.train_seconds(),
-                cache.entry_dir(&experiment.config, &identity)?.display()
-            );
+                dir.display()
+            )));
             return Ok(experiment.history.clone());
         }
-        Lookup::Corrupt(why) => println!("cache entry unusable ({why}); training again"),
+        Lookup::Corrupt(why) => progress(Progress::Note(&format!("cache entry unusable ({why}); training again"))),
         Lookup::Missing => {}
     }
-    let history = experiment.train_watching(data, progress)?;
+    let history = experiment.train_watching(data, &mut progress)?;
     let run = summarize("lesson", experiment, data)?;
     let weights = cache.store(&identity, experiment, &run.report, &run.features)?;
-    println!(
+    progress(Progress::Note(&format!(
         "kept in the run cache ({}): a restarted kernel loads it instead of training again",
         weights.parent().unwrap_or(&weights).display()
-    );
+    )));
     Ok(history)
 }
 
@@ -179,12 +183,13 @@ pub struct Sweep<'a> {
     device: Device,
     cache: Option<RunCache>,
     quiet: bool,
+    report: fn(Progress),
 }
 
 impl<'a> Sweep<'a> {
     /// Caches in [`RunCache::default_dir`].
     pub fn new(data: &'a Dataset, device: Device) -> Self {
-        Sweep { data, device, cache: Some(RunCache { dir: RunCache::default_dir() }), quiet: false }
+        Sweep { data, device, cache: Some(RunCache { dir: RunCache::default_dir() }), quiet: false, report: print_progress }
     }
 
     pub fn cache_dir(self, dir: impl Into<PathBuf>) -> Self {
@@ -199,6 +204,11 @@ impl<'a> Sweep<'a> {
     /// Only one line per run, no per-epoch progress.
     pub fn quiet(self) -> Self {
         Sweep { quiet: true, ..self }
+    }
+
+    /// Where progress goes (default: [`print_progress`], a line each).
+    pub fn progress(self, report: fn(Progress)) -> Self {
+        Sweep { report, ..self }
     }
 
     /// Trains (or loads) every configuration in order, saying for each which it did.
@@ -221,27 +231,29 @@ impl<'a> Sweep<'a> {
             if let Some((cache, identity)) = &cache {
                 match cache.load(config, identity)? {
                     Lookup::Hit(hit) => {
-                        println!("{tag}: loaded from the cache (trained earlier in {:.1} s)", hit.report.train_seconds());
+                        let note = format!("{tag}: loaded from the cache (trained earlier in {:.1} s)", hit.report.train_seconds());
+                        (self.report)(Progress::Note(&note));
                         let run = Run { report: hit.report, features: hit.features };
                         runs.push(SweepRun { label, run, cached: true, weights: Some(hit.weights) });
                         continue;
                     }
-                    Lookup::Corrupt(why) => println!("{tag}: cache entry unusable ({why}); training again"),
+                    Lookup::Corrupt(why) => (self.report)(Progress::Note(&format!("{tag}: cache entry unusable ({why}); training again"))),
                     Lookup::Missing => {}
                 }
             }
-            println!("{tag}: training {} epochs", config.epochs);
+            (self.report)(Progress::Note(&format!("{tag}: training {} epochs", config.epochs)));
             let start = Instant::now();
             let (run, experiment) = run_experiment(&label, config.clone(), self.data, self.device, |p| {
                 if !self.quiet {
-                    print_progress(p)
+                    (self.report)(p)
                 }
             })?;
             let weights = match &cache {
                 Some((cache, identity)) => Some(cache.store(identity, &experiment, &run.report, &run.features)?),
                 None => None,
             };
-            println!("{tag}: test accuracy {:.2}% in {:.1} s", run.report.test_accuracy, start.elapsed().as_secs_f64());
+            let done = format!("{tag}: test accuracy {:.2}% in {:.1} s", run.report.test_accuracy, start.elapsed().as_secs_f64());
+            (self.report)(Progress::Note(&done));
             runs.push(SweepRun { label, run, cached: false, weights });
         }
         Ok(SweepResult { runs, varying, class_names: self.data.kind.class_names() })

@@ -1,11 +1,11 @@
 use super::*;
-use crate::data::tests::{temp_dir, write_tiny_dataset};
+use crate::data::tests::{temp_dir, write_tiny_dataset, TestDir};
 use crate::data::DatasetKind;
 use crate::losses::PcVariant;
 use crate::plot::Normalize;
 use crate::training::OptimizerKind;
 
-fn tiny(name: &str) -> (Dataset, PathBuf) {
+fn tiny(name: &str) -> (Dataset, TestDir) {
     let dir = temp_dir(name);
     write_tiny_dataset(&dir.join("data"), 60, false);
     (Dataset::load(DatasetKind::Mnist, Some(&dir.join("data")), None).unwrap(), dir)
@@ -35,6 +35,11 @@ fn grid_is_every_combination_and_labels_name_only_what_differs() {
     assert_eq!(labels(&configs).0, ["pc.variant=original", "pc.variant.bounded.margin=2.0"]);
     let err = grid(&base, &[Axis::new::<f64>("lr", [])]).unwrap_err().to_string();
     assert!(err.contains("at least one value"), "{err}");
+    // A value that cannot be written as a setting is an error, not `null` (which would
+    // switch Center Loss off and train without it).
+    let unwritable = std::collections::HashMap::from([((1, 2), 3)]);
+    let err = grid(&base, &[Axis::new("center", [unwritable])]).unwrap_err().to_string();
+    assert!(err.contains("center") && err.contains("not a setting"), "{err}");
 }
 
 #[test]
@@ -67,9 +72,14 @@ fn the_lessons_training_is_kept_and_a_fresh_experiment_loads_it() {
 
     // As after a kernel restart: a new experiment, the same settings, loaded not trained.
     let mut loaded = Experiment::new(config, Device::Cpu).unwrap();
-    let mut steps = 0;
-    let again = train_or_load_in(&cache, &mut loaded, &data, |_| steps += 1).unwrap();
+    let (mut steps, mut notes) = (0, Vec::new());
+    let again = train_or_load_in(&cache, &mut loaded, &data, |p| match p {
+        Progress::Note(line) => notes.push(line.to_string()),
+        _ => steps += 1,
+    })
+    .unwrap();
     assert_eq!(steps, 0, "it trained again");
+    assert!(notes.len() == 1 && notes[0].starts_with("loaded from the cache"), "{notes:?}");
     assert_eq!(again, history);
     assert_eq!(loaded.history, trained.history);
     assert_eq!(loaded.features(&data.test).unwrap(), trained.features(&data.test).unwrap());
@@ -129,4 +139,14 @@ fn table_has_a_row_per_run_in_html_and_text() {
     assert_eq!(table.to_string().lines().count(), 3);
     let grid_png = result.scatter_grid(Normalize::EqualAspect).unwrap();
     assert_eq!(grid_png.height, 600);
+}
+
+#[test]
+fn the_cache_key_ignores_how_often_progress_is_reported_but_not_the_settings() {
+    let cache = RunCache { dir: PathBuf::from("runs") };
+    let key = |c: &TrainConfig| cache.entry_dir(c, "data").unwrap();
+    let base = quick().with_center();
+    assert_eq!(key(&base), key(&TrainConfig { log_every: 7, ..base.clone() }));
+    assert_ne!(key(&base), key(&base.set("center.lambda", 0.5).unwrap()));
+    assert_ne!(key(&base), cache.entry_dir(&base, "other data").unwrap());
 }

@@ -127,6 +127,12 @@ impl Term {
     }
 }
 
+/// The version of training's numbers: part of every run cache key, so runs trained by code
+/// that computed differently are trained again rather than loaded. Bump it with any change
+/// that moves results (initialisation, a loss, the optimisers, shuffling); the test
+/// `results_version_matches_the_reference_run` fails until you do.
+pub const RESULTS_VERSION: u32 = 1;
+
 /// Samples per forward pass in evaluation and feature extraction. Small batches stay in
 /// the CPU's caches: 100 ran 1.2-1.8x faster than 1,000 here (BENCHMARKS.md).
 const EVAL_BATCH: usize = 100;
@@ -380,17 +386,17 @@ impl Experiment {
                 });
             }
         }
-        let s = self.read_sums(&sums, epoch, steps)?;
-        let mean = |i: usize| s[i] / s[SAMPLES];
+        // The whole epoch is one stretch: the sums since its start.
+        let all = step_stats(&self.read_sums(&sums, epoch, steps)?, steps, steps);
         Ok(EpochStats {
             epoch,
-            loss: mean(TOTAL),
-            xent: mean(XENT),
-            center: mean(Term::Center as usize),
-            pc: mean(Term::Pc as usize),
-            contrastive_center: mean(Term::ContrastiveCenter as usize),
-            cosface: mean(Term::CosFace as usize),
-            train_accuracy: 100.0 * s[CORRECT] / s[SAMPLES],
+            loss: all.loss,
+            xent: all.xent,
+            center: all.center,
+            pc: all.pc,
+            contrastive_center: all.contrastive_center,
+            cosface: all.cosface,
+            train_accuracy: all.accuracy,
             seconds: start.elapsed().as_secs_f64(),
             test_accuracy: None,
             steps: windows,

@@ -1,4 +1,4 @@
-//! Progress reports from `Experiment::train`. A notebook cell shows stdout as it comes,
+//! Progress reports from `Experiment::train`, `train_or_load` and sweeps. A notebook cell shows stdout as it comes,
 //! so printing a line per report is enough to watch a run move.
 use super::EpochStats;
 
@@ -9,6 +9,8 @@ pub enum Progress<'a> {
     Step { epoch: usize, step: usize, steps: usize, loss: f64, xent: f64, center: f64, pc: f64, accuracy: f64 },
     /// After each epoch.
     Epoch(&'a EpochStats),
+    /// A line about the run as a whole: loaded from the run cache, kept in it, started.
+    Note(&'a str),
 }
 
 /// Prints progress as the original did: step lines within an epoch, then a summary.
@@ -19,6 +21,7 @@ pub fn print_progress(p: Progress) {
             "  epoch {:>2} [{step:>4}/{steps}] loss {loss:.3} | xent {xent:.3} | center {center:.3} | pc {pc:.3} | acc {accuracy:.2}%",
             epoch + 1
         ),
+        Progress::Note(line) => println!("{line}"),
         Progress::Epoch(s) => {
             // The exercise's extra terms only when they are on, to keep the lesson's lines short.
             let mut extra = String::new();

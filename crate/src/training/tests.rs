@@ -80,6 +80,7 @@ fn progress_reports_steps_and_epochs() {
         seen.push(match p {
             Progress::Step { epoch, step, .. } => format!("{epoch}:{step}"),
             Progress::Epoch(s) => format!("end{}", s.epoch),
+            Progress::Note(line) => line.to_string(),
         })
     })
     .unwrap();
@@ -189,4 +190,26 @@ fn the_evolution_gif_has_one_frame_per_epoch() {
     let gif = crate::plot::animation(&snapshots, &["a"; 10], "evolution", crate::plot::Normalize::EqualAspect, 100).unwrap();
     let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(&gif.gif)).unwrap();
     assert_eq!(decoder.into_frames().collect_frames().unwrap().len(), 2);
+}
+
+/// `RESULTS_VERSION` and what the reference run gave at it: per epoch, the training
+/// cross-entropy, Center Loss and PC Loss. Append a row when training's numbers change on
+/// purpose; never edit an old one.
+const REFERENCE_RUNS: [(u32, [[f64; 3]; 2]); 1] = [(1, [[2.38437, 0.87881, 3.61912], [2.34426, 0.10690, 3.93538]])];
+
+#[test]
+fn results_version_matches_the_reference_run() {
+    let data = synthetic(200, 9);
+    let config = TrainConfig { epochs: 2, batch_size: 20, lr: 0.05, log_every: 5, ..TrainConfig::default().with_center_and_pc() };
+    let mut e = Experiment::new(config, Device::Cpu).unwrap();
+    let got: Vec<[f64; 3]> = e.train(&data, |_| {}).unwrap().iter().map(|s| [s.xent, s.center, s.pc]).collect();
+    let (version, want) = REFERENCE_RUNS[REFERENCE_RUNS.len() - 1];
+    assert_eq!(version, RESULTS_VERSION, "the last reference row is for RESULTS_VERSION {version}");
+    // 1 % allows for other CPUs' summation order; a change to training moves these by more.
+    let close = got.iter().zip(&want).all(|(g, w)| g.iter().zip(w).all(|(a, b)| (a - b).abs() <= 0.01 * b.abs().max(1e-3)));
+    assert!(
+        close,
+        "training's numbers changed: the reference run gave {got:?}, recorded for RESULTS_VERSION {version}: {want:?}. \
+         If the change is meant, bump RESULTS_VERSION (cached runs are then trained again) and append a row here."
+    );
 }
