@@ -81,7 +81,7 @@ fn missing_or_broken_data_is_an_error_with_exit_1_not_a_panic() {
 
     let broken_guard = temp_dir("broken");
     let broken = broken_guard.path();
-    write_dataset(&broken);
+    write_dataset(broken);
     std::fs::write(broken.join(FILES[3]), encode_idx(&[60], &[11; 60])).unwrap();
     let out = lossviz(&["compare", "--dataset", "mnist", "--data", broken.to_str().unwrap(), "--out", broken.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -93,10 +93,10 @@ fn missing_or_broken_data_is_an_error_with_exit_1_not_a_panic() {
 fn runs_and_pc_variant_select_what_is_trained() {
     let data_guard = temp_dir("select-data");
     let data = data_guard.path();
-    write_dataset(&data);
+    write_dataset(data);
     let out_dir_guard = temp_dir("select-out");
     let out_dir = out_dir_guard.path();
-    let out = compare(&data, &out_dir, &["--epochs", "1", "--runs", "pc", "--pc-variant", "bounded:3"]);
+    let out = compare(data, out_dir, &["--epochs", "1", "--runs", "pc", "--pc-variant", "bounded:3"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("report.json")).unwrap()).unwrap();
     let runs = report["runs"].as_array().unwrap();
@@ -110,11 +110,11 @@ fn runs_and_pc_variant_select_what_is_trained() {
 fn compare_writes_every_file_and_repeats_itself_exactly() {
     let data_guard = temp_dir("data");
     let data = data_guard.path();
-    write_dataset(&data);
+    write_dataset(data);
     let run = |name: &str| {
         let out_dir_guard = temp_dir(name);
         let out_dir = out_dir_guard.path();
-        let out = compare(&data, &out_dir, &["--epochs", "2", "--seed", "7"]);
+        let out = compare(data, out_dir, &["--epochs", "2", "--seed", "7"]);
         assert!(out.status.success(), "{}", stderr(&out));
         let files = ["xent.png", "center.png", "pc.png", "grid.png", "curves.png", "report.json"];
         for file in files.iter().chain(&["xent-regions.png", "center-regions.png", "pc-regions.png"]) {
@@ -157,7 +157,7 @@ fn compare_writes_every_file_and_repeats_itself_exactly() {
 fn sweep_trains_each_combination_once_then_loads_it() {
     let data_guard = temp_dir("sweep-data");
     let data = data_guard.path();
-    write_dataset(&data);
+    write_dataset(data);
     let (out_guard, runs_guard) = (temp_dir("sweep-out"), temp_dir("sweep-runs"));
     let (out_dir, runs) = (out_guard.path(), runs_guard.path());
     let sweep = || {
