@@ -182,7 +182,7 @@ install_data() {
 # --- the crate --------------------------------------------------------------------------
 build_crate() {
   say "building lossviz (release)"
-  (cd "$REPO" && cargo build --release --locked --quiet -p lossviz) || die "cargo build failed (see above)"
+  (cd "$REPO" && cargo build --release --locked --quiet -p lossviz --features cli) || die "cargo build failed (see above)"
   # The smallest proof that libtorch loads and computes: one matrix product through tch.
   "$REPO/target/release/lossviz" self-check || die "libtorch did not load; remove $LIBTORCH_DIR and rerun"
 }
@@ -232,7 +232,7 @@ case "$COMMAND" in
     install_all
     phase "crate tests"
     say "running the crate's tests"
-    (cd "$REPO" && cargo test --release --locked -p lossviz)
+    (cd "$REPO" && cargo test --release --locked -p lossviz --features cli)
     phase "bench build"
     say "checking that the benchmarks build (running them is ./bench/run.sh, see BENCHMARKS.md)"
     (cd "$REPO" && cargo build --release --locked -q -p lossviz-bench --all-targets)

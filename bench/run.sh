@@ -19,7 +19,7 @@ if ! "$VENV/bin/python" -c 'import torch, numpy' 2>/dev/null; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --find-links "$CACHE/wheels" torch==2.13.0 numpy
 fi
-(cd "$REPO" && cargo build --release -q -p lossviz-bench -p lossviz)
+(cd "$REPO" && cargo build --release -q -p lossviz-bench -p lossviz --features lossviz/cli)
 DATA="$("$REPO/target/release/lossviz" locate --dataset fashion-mnist)"
 exec "$VENV/bin/python" "$REPO/bench/compare.py" --python "$VENV/bin/python" \
   --ours "$REPO/target/release/lossviz-bench" --data "$DATA" "$@"

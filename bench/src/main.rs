@@ -1,45 +1,43 @@
 //! The lossviz side of `bench/run.sh`: the same work as `bench/reference.py` (one epoch of
 //! the lesson's training, then evaluation), timed, with its peak memory, as one JSON line.
-//!
-//! usage: lossviz-bench --dataset fashion-mnist [--data DIR] [--limit N] [--threads N]
-//!                      [--loss xent|center] [--plots DIR]
+//! `lossviz-bench --help` lists its flags.
 use std::time::Instant;
 
+use clap::{Parser, ValueEnum};
+
 use lossviz::data::{Dataset, DatasetKind};
-use lossviz::error::{Error, Result};
+use lossviz::error::Result;
 use lossviz::metrics::feature_metrics;
 use lossviz::plot::{scatter_grid, Normalize};
 use lossviz::tch::{self, Device};
 use lossviz::training::{Experiment, Precision, TrainConfig};
 
+#[derive(Parser)]
+#[command(name = "lossviz-bench", about = "One epoch of the lesson's training, then evaluation, timed, as one JSON line")]
 struct Args {
+    /// mnist or fashion-mnist.
+    #[arg(long, default_value = "fashion-mnist")]
     dataset: DatasetKind,
+    /// A folder holding the four IDX files.
+    #[arg(long)]
     data: Option<std::path::PathBuf>,
+    /// Keep only the first N images of each split.
+    #[arg(long)]
     limit: Option<usize>,
+    /// libtorch's intra-op threads.
+    #[arg(long)]
     threads: Option<i32>,
-    center: bool,
+    #[arg(long, value_enum, default_value = "xent")]
+    loss: Loss,
     /// Where to write the fp32 and bf16 scatter plots, to compare them by eye.
+    #[arg(long)]
     plots: Option<std::path::PathBuf>,
 }
 
-fn parse() -> Result<Args> {
-    let mut args = Args { dataset: DatasetKind::FashionMnist, data: None, limit: None, threads: None, center: false, plots: None };
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let mut it = argv.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().cloned().ok_or_else(|| Error::setting(flag, "", "needs a value"));
-        let number = |v: String| v.parse::<usize>().map_err(|_| Error::setting(flag, &v, "expected a whole number"));
-        match flag.as_str() {
-            "--dataset" => args.dataset = value()?.parse()?,
-            "--data" => args.data = Some(value()?.into()),
-            "--limit" => args.limit = Some(number(value()?)?),
-            "--threads" => args.threads = Some(number(value()?)? as i32),
-            "--loss" => args.center = value()? == "center",
-            "--plots" => args.plots = Some(value()?.into()),
-            other => return Err(Error::setting(other, "", "unknown option")),
-        }
-    }
-    Ok(args)
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Loss {
+    Xent,
+    Center,
 }
 
 /// Peak resident memory of this process (VmHWM), in MiB.
@@ -51,13 +49,13 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() -> Result<()> {
-    let args = parse()?;
+    let args = Args::parse();
     if let Some(n) = args.threads {
         tch::set_num_threads(n);
     }
     let data = Dataset::load(args.dataset, args.data.as_deref(), args.limit)?;
     let base = TrainConfig { epochs: 1, ..TrainConfig::default() };
-    let config = if args.center { base.with_center() } else { base };
+    let config = if args.loss == Loss::Center { base.with_center() } else { base };
     let mut experiment = Experiment::new(config, Device::Cpu)?;
 
     let start = Instant::now();

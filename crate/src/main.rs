@@ -2,6 +2,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
 use lossviz::data::{locate, Dataset, DatasetKind};
 use lossviz::device::{default_device, describe};
 use lossviz::error::Result;
@@ -12,129 +14,148 @@ use lossviz::sweep::{grid, train_or_load, Axis, Sweep};
 use lossviz::training::{print_progress, Experiment, PcConfig, TrainConfig};
 use tch::Device;
 
-const USAGE: &str = "\
-usage:
-  lossviz compare --dataset mnist|fashion-mnist [--data DIR] [--epochs N] [--limit N]
-                  [--seed N] [--out DIR] [--runs xent,center,pc] [--pc-variant NAME]
-      Trains the lesson's three networks (cross-entropy; + Center Loss; + PC Loss) and
-      writes xent.png, center.png, pc.png, grid.png, curves.png and report.json to --out
-      (default: out). --epochs defaults to the original's 20; --limit keeps the first N
-      samples of each split; --runs picks some of the three; --pc-variant is original
-      (the lesson's formula, the default), bounded or bounded:<margin>. The runs are
-      kept in the run cache (below), so the notebook's lesson at the same settings loads
-      them instead of training.
-  lossviz sweep --dataset mnist|fashion-mnist [--data DIR] [--epochs N] [--limit N]
-                [--seed N] [--out DIR] [--base xent|center|pc] --vary PATH=V1,V2,... ...
-      Trains every combination of the --vary settings (any TrainConfig path, e.g.
-      center.lambda=0.01,0.1,1 or optimizer=sgd,adam) on top of --base (default center)
-      and writes table.md, table.html, grid.png and curves.png to --out (default:
-      out/sweep). Finished runs are cached (LOSSVIZ_RUNS, default ~/.cache/lossviz/runs)
-      and loaded when asked for again.
-  lossviz locate --dataset mnist|fashion-mnist [--data DIR]
-      Prints the folder the data would be read from.
-  lossviz self-check
-      Checks that libtorch loads and computes.";
-
-const RUNS: [&str; 3] = ["xent", "center", "pc"];
-
-struct Args {
-    command: String,
-    dataset: Option<DatasetKind>,
-    data: Option<PathBuf>,
-    epochs: usize,
-    limit: Option<usize>,
-    seed: u64,
-    /// `None`: each command's default folder.
-    out: Option<PathBuf>,
-    runs: Vec<String>,
-    pc_variant: PcVariant,
-    base: String,
-    vary: Vec<Axis>,
+/// The lesson's experiments and sweeps from a terminal. Finished runs are kept in the run
+/// cache (LOSSVIZ_RUNS, default ~/.cache/lossviz/runs): asked for again, by this command or by
+/// the notebooks at the same settings, they are loaded instead of trained.
+#[derive(Parser)]
+#[command(name = "lossviz", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-/// Parses the command line; `Err` holds the message for the usage error.
-fn parse(argv: &[String]) -> std::result::Result<Args, String> {
-    let mut it = argv.iter();
-    let command = it.next().ok_or("missing command")?.clone();
-    if !["compare", "sweep", "locate", "self-check"].contains(&command.as_str()) {
-        return Err(format!("unknown command '{command}'"));
+#[derive(Subcommand)]
+enum Command {
+    /// Train the lesson's three networks (cross-entropy; + Center Loss; + PC Loss) and write
+    /// each one's scatter plots, grid.png, curves.png and report.json to --out.
+    Compare {
+        #[command(flatten)]
+        common: Common,
+        /// The folder for the figures and the report.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Which of the three to train.
+        #[arg(long, value_enum, value_delimiter = ',', default_value = "xent,center,pc")]
+        runs: Vec<Run>,
+        /// PC Loss's formula: original (the lesson's), bounded, or bounded:<margin>.
+        #[arg(long, default_value = "original")]
+        pc_variant: PcVariant,
+    },
+    /// Train every combination of the --vary settings on top of --base and write table.md,
+    /// table.html, grid.png and curves.png to --out.
+    Sweep {
+        #[command(flatten)]
+        common: Common,
+        /// The folder for the table and the figures.
+        #[arg(long, default_value = "out/sweep")]
+        out: PathBuf,
+        /// The configuration the settings are varied from.
+        #[arg(long, value_enum, default_value = "center")]
+        base: Run,
+        /// PATH=V1,V2,...: a setting by its path (as `set` takes it, e.g. center.lambda) and
+        /// its values (JSON, or a word such as adam, or for pc.variant original/bounded:<m>).
+        #[arg(long, required = true, value_parser = parse_axis)]
+        vary: Vec<Axis>,
+    },
+    /// Print the folder the data would be read from.
+    Locate {
+        #[arg(long)]
+        dataset: DatasetKind,
+        /// A folder holding the four IDX files (default: LOSSVIZ_DATA, then the set-up's).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Check that libtorch loads and computes.
+    SelfCheck,
+}
+
+/// What every training command takes.
+#[derive(Args)]
+struct Common {
+    /// mnist or fashion-mnist.
+    #[arg(long)]
+    dataset: DatasetKind,
+    /// A folder holding the four IDX files (default: LOSSVIZ_DATA, then the set-up's).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Epochs per run (the original's 20).
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Keep only the first N images of each split.
+    #[arg(long)]
+    limit: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// The lesson's three experiments.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Run {
+    Xent,
+    Center,
+    Pc,
+}
+
+impl Run {
+    fn name(self) -> &'static str {
+        match self {
+            Run::Xent => "xent",
+            Run::Center => "center",
+            Run::Pc => "pc",
+        }
     }
-    let mut args = Args {
-        command,
-        dataset: None,
-        data: None,
-        epochs: 20,
-        limit: None,
-        seed: 0,
-        out: None,
-        runs: RUNS.iter().map(|r| r.to_string()).collect(),
-        pc_variant: PcVariant::Original,
-        base: "center".into(),
-        vary: Vec::new(),
+}
+
+/// `PATH=V1,V2,...`. Values are split at commas outside brackets and quotes, so JSON values
+/// keep theirs; each is read as JSON, as PC Loss's variant for `pc.variant`, or else as a word.
+fn parse_axis(spec: &str) -> std::result::Result<Axis, String> {
+    let (path, values) = spec.split_once('=').ok_or(format!("expected PATH=V1,V2,..., got '{spec}'"))?;
+    let mut parts = Vec::new();
+    let (mut depth, mut quoted, mut start) = (0i32, false, 0);
+    for (i, c) in values.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '{' | '[' if !quoted => depth += 1,
+            '}' | ']' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                parts.push(&values[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&values[start..]);
+    let value = |v: &str| -> std::result::Result<serde_json::Value, String> {
+        if let Ok(json) = serde_json::from_str(v) {
+            return Ok(json);
+        }
+        if path == "pc.variant" {
+            let variant: PcVariant = v.parse().map_err(|e: lossviz::error::Error| e.to_string())?;
+            return serde_json::to_value(variant).map_err(|e| e.to_string());
+        }
+        Ok(serde_json::Value::from(v))
     };
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or(format!("{flag} needs a value"));
-        fn number<T: std::str::FromStr>(flag: &str, v: &str) -> std::result::Result<T, String> {
-            v.parse().map_err(|_| format!("{flag} expects a whole number, got '{v}'"))
-        }
-        match flag.as_str() {
-            "--dataset" => args.dataset = Some(value()?.parse().map_err(|e: lossviz::error::Error| e.to_string())?),
-            "--data" => args.data = Some(PathBuf::from(value()?)),
-            "--epochs" => args.epochs = number(flag, value()?)?,
-            "--limit" => args.limit = Some(number(flag, value()?)?),
-            "--seed" => args.seed = number(flag, value()?)?,
-            "--out" => args.out = Some(PathBuf::from(value()?)),
-            "--runs" => {
-                args.runs = value()?.split(',').map(|r| r.trim().to_string()).collect();
-                if let Some(bad) = args.runs.iter().find(|r| !RUNS.contains(&r.as_str())) {
-                    return Err(format!("--runs: unknown run '{bad}' (expected some of xent,center,pc)"));
-                }
-            }
-            "--pc-variant" => args.pc_variant = value()?.parse().map_err(|e: lossviz::error::Error| e.to_string())?,
-            "--base" => {
-                args.base = value()?.clone();
-                if !RUNS.contains(&args.base.as_str()) {
-                    return Err(format!("--base: unknown run '{}' (expected xent, center or pc)", args.base));
-                }
-            }
-            "--vary" => {
-                let spec = value()?;
-                let (path, values) = spec.split_once('=').ok_or(format!("--vary expects PATH=V1,V2,..., got '{spec}'"))?;
-                // A value that reads as JSON (numbers, true, {"bounded":{"margin":5}}) is
-                // taken as such; anything else (sgd, adam) as a string.
-                let values = values.split(',').map(|v| serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::from(v)));
-                args.vary.push(Axis::new(path, values));
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown option '{other}'")),
-        }
-    }
-    if args.command == "sweep" && args.vary.is_empty() {
-        return Err("sweep needs at least one --vary PATH=V1,V2,...".into());
-    }
-    if args.command != "self-check" && args.dataset.is_none() {
-        return Err("--dataset is required".into());
-    }
-    Ok(args)
+    let values = parts.into_iter().map(value).collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Axis::new(path, values))
 }
 
 /// One of the lesson's three experiments, with the command line's epochs, seed and PC variant.
-fn experiment_config(args: &Args, run: &str) -> TrainConfig {
-    let base = TrainConfig { epochs: args.epochs, seed: args.seed, ..TrainConfig::default() };
+fn experiment_config(common: &Common, run: Run, pc_variant: PcVariant) -> TrainConfig {
+    let base = TrainConfig { epochs: common.epochs, seed: common.seed, ..TrainConfig::default() };
     match run {
-        "xent" => base,
-        "center" => base.with_center(),
-        _ => TrainConfig { pc: Some(PcConfig { variant: args.pc_variant, ..PcConfig::default() }), ..base.with_center() },
+        Run::Xent => base,
+        Run::Center => base.with_center(),
+        Run::Pc => TrainConfig { pc: Some(PcConfig { variant: pc_variant, ..PcConfig::default() }), ..base.with_center() },
     }
 }
 
 /// The device, the data (said in one line) and the output folder, created.
-fn prepare(args: &Args, dataset: DatasetKind, out: &Path) -> Result<(Device, Dataset)> {
+fn prepare(common: &Common, out: &Path) -> Result<(Device, Dataset)> {
     let device = default_device()?;
-    let data = Dataset::load(dataset, args.data.as_deref(), args.limit)?;
+    let data = Dataset::load(common.dataset, common.data.as_deref(), common.limit)?;
     println!(
         "{} from {}: {} training / {} test images. {}",
-        dataset,
+        common.dataset,
         data.dir.display(),
         data.train.len(),
         data.test.len(),
@@ -144,19 +165,17 @@ fn prepare(args: &Args, dataset: DatasetKind, out: &Path) -> Result<(Device, Dat
     Ok((device, data))
 }
 
-fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out"));
-    let (device, data) = prepare(args, dataset, &out)?;
-    let experiments = [("xent", "Cross entropy"), ("center", "+ Center Loss"), ("pc", "+ Center Loss + PC Loss")]
-        .map(|(name, title)| (name, title, experiment_config(args, name)));
-    let experiments = experiments.into_iter().filter(|(name, ..)| args.runs.iter().any(|r| r == name));
-    let names = dataset.class_names();
-    let mut runs = Vec::new();
-    for (name, title, config) in experiments {
+fn compare(common: &Common, out: &Path, runs: &[Run], pc_variant: PcVariant) -> Result<()> {
+    let (device, data) = prepare(common, out)?;
+    let titles = [(Run::Xent, "Cross entropy"), (Run::Center, "+ Center Loss"), (Run::Pc, "+ Center Loss + PC Loss")];
+    let names = common.dataset.class_names();
+    let mut done = Vec::new();
+    for (run, title) in titles.into_iter().filter(|(run, _)| runs.contains(run)) {
+        let name = run.name();
         println!("== {title} ==");
         // Through the run cache: the notebook's lesson, at the same settings, then loads
         // these runs instead of training them again (and so does this command, re-run).
-        let mut experiment = Experiment::new(config, device)?;
+        let mut experiment = Experiment::new(experiment_config(common, run, pc_variant), device)?;
         train_or_load(&mut experiment, &data, print_progress)?;
         let run = summarize(name, &experiment, &data)?;
         let r = &run.report;
@@ -168,30 +187,28 @@ fn compare(args: &Args, dataset: DatasetKind) -> Result<()> {
         // What the network decides, and where the centers are, on axes that keep shapes.
         let regions = Normalize::EqualAspect.regions(true).centers(true);
         scatter(&run.features, &names, title, regions)?.save(out.join(format!("{name}-regions.png")))?;
-        runs.push((title, run));
+        done.push((title, run));
     }
-    let panels: Vec<(&str, &lossviz::features::Features)> = runs.iter().map(|(t, r)| (*t, &r.features)).collect();
+    let panels: Vec<(&str, &lossviz::features::Features)> = done.iter().map(|(t, r)| (*t, &r.features)).collect();
     scatter_grid(&panels, &names, Normalize::EqualAspect)?.save(out.join("grid.png"))?;
-    let histories: Vec<(&str, &[lossviz::training::EpochStats])> = runs.iter().map(|(t, r)| (*t, r.report.history.as_slice())).collect();
+    let histories: Vec<(&str, &[lossviz::training::EpochStats])> = done.iter().map(|(t, r)| (*t, r.report.history.as_slice())).collect();
     curves(&histories)?.save(out.join("curves.png"))?;
-    let figures: Vec<String> = runs.iter().map(|(_, r)| format!("{0}.png, {0}-regions.png", r.report.name)).collect();
+    let figures: Vec<String> = done.iter().map(|(_, r)| format!("{0}.png, {0}-regions.png", r.report.name)).collect();
     let report = Report {
-        dataset,
+        dataset: common.dataset,
         train_samples: data.train.len(),
         test_samples: data.test.len(),
         device: format!("{device:?}"),
-        runs: runs.into_iter().map(|(_, r)| r.report).collect(),
+        runs: done.into_iter().map(|(_, r)| r.report).collect(),
     };
     report.save(&out.join("report.json"))?;
     println!("wrote {}, grid.png, curves.png and report.json to {}", figures.join(", "), out.display());
     Ok(())
 }
 
-fn sweep(args: &Args, dataset: DatasetKind) -> Result<()> {
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("out").join("sweep"));
-    let (device, data) = prepare(args, dataset, &out)?;
-    let base = experiment_config(args, &args.base);
-    let configs = grid(&base, &args.vary)?;
+fn sweep(common: &Common, out: &Path, base: Run, vary: &[Axis]) -> Result<()> {
+    let (device, data) = prepare(common, out)?;
+    let configs = grid(&experiment_config(common, base, PcVariant::Original), vary)?;
     let result = Sweep::new(&data, device).run(&configs)?;
     let table = result.table();
     println!("\n{table}");
@@ -220,24 +237,14 @@ fn self_check() -> Result<()> {
     }
 }
 
+/// Usage errors exit 2 and `--help` 0 (clap's own); a failure prints lossviz's error and
+/// exits 1.
 fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse(&argv) {
-        Ok(a) => a,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("lossviz: {message}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match (args.command.as_str(), args.dataset) {
-        ("self-check", _) => self_check(),
-        ("locate", Some(d)) => locate(d, args.data.as_deref()).map(|dir| println!("{}", dir.display())),
-        ("sweep", Some(d)) => sweep(&args, d),
-        (_, Some(d)) => compare(&args, d),
-        _ => unreachable!("parse requires --dataset for these commands"),
+    let result = match Cli::parse().command {
+        Command::Compare { common, out, runs, pc_variant } => compare(&common, &out, &runs, pc_variant),
+        Command::Sweep { common, out, base, vary } => sweep(&common, &out, base, &vary),
+        Command::Locate { dataset, data } => locate(dataset, data.as_deref()).map(|dir| println!("{}", dir.display())),
+        Command::SelfCheck => self_check(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -56,7 +56,7 @@ fn write_dataset(dir: &Path) {
 }
 
 #[test]
-fn bad_arguments_print_usage_and_exit_2() {
+fn bad_arguments_are_usage_errors_with_exit_2() {
     for args in [
         &[][..],
         &["compare"],
@@ -68,8 +68,45 @@ fn bad_arguments_print_usage_and_exit_2() {
     ] {
         let out = lossviz(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
-        assert!(stderr(&out).contains("usage:"), "{args:?}: {}", stderr(&out));
+        // clap's message: the usage line, or where to find it.
+        let err = stderr(&out);
+        assert!(err.contains("Usage:") || err.contains("try '--help'"), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn help_exits_0_and_each_command_takes_only_its_own_flags() {
+    for args in [&["--help"][..], &["compare", "--help"], &["sweep", "--help"]] {
+        let out = lossviz(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: lossviz"), "{args:?}");
+    }
+    // A sweep's flag given to compare is a usage error, not silently ignored.
+    let out = lossviz(&["compare", "--dataset", "mnist", "--vary", "lr=1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--vary"), "{}", stderr(&out));
+    let out = lossviz(&["sweep", "--dataset", "mnist"]);
+    assert_eq!(out.status.code(), Some(2), "sweep without --vary: {}", stderr(&out));
+}
+
+#[test]
+fn vary_takes_pc_variants_as_the_pc_variant_flag_does_and_json_with_commas() {
+    let data_guard = temp_dir("vary-data");
+    let data = data_guard.path();
+    write_dataset(data);
+    let out_guard = temp_dir("vary-out");
+    let out_dir = out_guard.path();
+    let variants = r#"pc.variant=bounded:5,{"bounded":{"margin":2.0}}"#;
+    let out = lossviz(
+        &[
+            &["sweep", "--dataset", "mnist", "--data", data.to_str().unwrap(), "--out", out_dir.to_str().unwrap()][..],
+            &["--epochs", "1", "--base", "pc", "--vary", variants],
+        ]
+        .concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = std::fs::read_to_string(out_dir.join("table.md")).unwrap();
+    assert!(table.contains("margin=5.0") && table.contains("margin=2.0"), "{table}");
 }
 
 #[test]
