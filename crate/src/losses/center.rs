@@ -8,8 +8,9 @@
 //! paper's 1/2, exactly as the original notebook (and KaiyangZhou's code it follows).
 use tch::{nn, Tensor};
 
-use super::{check_inputs, class_mask, squared_distances, ClassLoss};
+use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
 use crate::error::{Result, TorchContext};
+use crate::training::config::{positive, weight};
 
 #[derive(Debug)]
 pub struct CenterLoss {
@@ -39,6 +40,41 @@ impl ClassLoss for CenterLoss {
             .and_then(|d| d.f_sum(None))
             .and_then(|d| d.f_div_scalar(batch))
             .context("computing the center loss")
+    }
+}
+
+/// Center Loss on: its weight in the total loss and its centers' own learning rate.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CenterConfig {
+    pub lambda: f64,
+    pub lr: f64,
+}
+
+impl Default for CenterConfig {
+    fn default() -> Self {
+        CenterConfig { lambda: 1.0, lr: 0.5 }
+    }
+}
+
+impl AddedLoss for CenterConfig {
+    fn path(&self) -> &'static str {
+        "center"
+    }
+    fn signed_lambda(&self) -> f64 {
+        self.lambda
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn centers_name(&self) -> Option<&'static str> {
+        Some("Center Loss")
+    }
+    fn validate(&self) -> Result<()> {
+        weight("center.lambda", self.lambda)?;
+        positive("center.lr", self.lr)
+    }
+    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss> {
+        Box::new(CenterLoss::new(vs, num_classes, feature_dim))
     }
 }
 

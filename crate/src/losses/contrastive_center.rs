@@ -9,8 +9,9 @@
 //! same at any batch size. `delta` (1 in the paper) keeps the denominator away from 0.
 use tch::{nn, Tensor};
 
-use super::{check_inputs, class_mask, squared_distances, ClassLoss};
+use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
 use crate::error::{Result, TorchContext};
+use crate::training::config::{positive, weight};
 
 #[derive(Debug)]
 pub struct ContrastiveCenterLoss {
@@ -42,6 +43,44 @@ impl ClassLoss for ContrastiveCenterLoss {
 
     fn centers(&self) -> &Tensor {
         &self.centers
+    }
+}
+
+/// Contrastive-center loss on (see [`crate::losses::ContrastiveCenterLoss`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContrastiveCenterConfig {
+    pub lambda: f64,
+    pub lr: f64,
+    /// Added to the denominator; the paper's 1.
+    pub delta: f64,
+}
+
+impl Default for ContrastiveCenterConfig {
+    fn default() -> Self {
+        ContrastiveCenterConfig { lambda: 1.0, lr: 0.5, delta: 1.0 }
+    }
+}
+
+impl AddedLoss for ContrastiveCenterConfig {
+    fn path(&self) -> &'static str {
+        "contrastive_center"
+    }
+    fn signed_lambda(&self) -> f64 {
+        self.lambda
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn centers_name(&self) -> Option<&'static str> {
+        Some("contrastive-center")
+    }
+    fn validate(&self) -> Result<()> {
+        weight("contrastive_center.lambda", self.lambda)?;
+        positive("contrastive_center.lr", self.lr)?;
+        positive("contrastive_center.delta", self.delta)
+    }
+    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss> {
+        Box::new(ContrastiveCenterLoss::new(vs, num_classes, feature_dim, self.delta))
     }
 }
 

@@ -12,8 +12,9 @@
 //! weights `W` play the part of the centers (with their own optimiser).
 use tch::{nn, Tensor};
 
-use super::{check_inputs, class_mask, ClassLoss};
+use super::{check_inputs, class_mask, AddedLoss, ClassLoss};
 use crate::error::{Result, TorchContext};
+use crate::training::config::{positive, weight};
 
 #[derive(Debug)]
 pub struct CosFaceLoss {
@@ -51,6 +52,49 @@ impl ClassLoss for CosFaceLoss {
 
     fn centers(&self) -> &Tensor {
         &self.weights
+    }
+}
+
+/// Cosine-margin softmax on (see [`crate::losses::CosFaceLoss`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CosFaceConfig {
+    pub lambda: f64,
+    /// Learning rate of its class weights.
+    pub lr: f64,
+    pub scale: f64,
+    pub margin: f64,
+}
+
+impl Default for CosFaceConfig {
+    /// With 2-D features ten classes get 36 degrees each, so a margin of 0.1 (about 10
+    /// degrees at the class boundary) is already large; scale 10 keeps the softmax smooth.
+    fn default() -> Self {
+        CosFaceConfig { lambda: 1.0, lr: 0.01, scale: 10.0, margin: 0.1 }
+    }
+}
+
+impl AddedLoss for CosFaceConfig {
+    fn path(&self) -> &'static str {
+        "cosface"
+    }
+    fn signed_lambda(&self) -> f64 {
+        self.lambda
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    /// Its class vectors are directions (weights of a cosine softmax), not places.
+    fn centers_name(&self) -> Option<&'static str> {
+        None
+    }
+    fn validate(&self) -> Result<()> {
+        weight("cosface.lambda", self.lambda)?;
+        positive("cosface.lr", self.lr)?;
+        positive("cosface.scale", self.scale)?;
+        weight("cosface.margin", self.margin)
+    }
+    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss> {
+        Box::new(CosFaceLoss::new(vs, num_classes, feature_dim, self.scale, self.margin))
     }
 }
 

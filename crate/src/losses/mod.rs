@@ -5,14 +5,34 @@ mod contrastive_center;
 mod cosface;
 mod pc;
 
-pub use center::CenterLoss;
-pub use contrastive_center::ContrastiveCenterLoss;
-pub use cosface::CosFaceLoss;
-pub use pc::{PcLoss, PcVariant};
+pub use center::{CenterConfig, CenterLoss};
+pub use contrastive_center::{ContrastiveCenterConfig, ContrastiveCenterLoss};
+pub use cosface::{CosFaceConfig, CosFaceLoss};
+pub use pc::{PcConfig, PcLoss, PcVariant};
 
-use tch::{Kind, Tensor};
+use tch::{nn, Kind, Tensor};
 
 use crate::error::{Result, TorchContext};
+
+/// One added loss as a run's settings turn it on (its config struct, in its own file, is
+/// the loss's entry in [`crate::training::TrainConfig::added_losses`]): what training,
+/// progress, curves and advice need to know about it. A new loss is its file (loss, config,
+/// this impl) plus a field and a line in `TrainConfig`.
+pub trait AddedLoss {
+    /// Its settings' path in `TrainConfig` (`"center"`): the name of its term in progress,
+    /// history and curves, and the prefix of its settings in errors and advice.
+    fn path(&self) -> &'static str;
+    /// Its weight in the total loss, negative when it is subtracted.
+    fn signed_lambda(&self) -> f64;
+    /// The learning rate of its class vectors.
+    fn lr(&self) -> f64;
+    /// The legend name of its class vectors when they are places in the feature space.
+    fn centers_name(&self) -> Option<&'static str>;
+    /// Checks its own settings, naming them by their paths.
+    fn validate(&self) -> Result<()>;
+    /// Creates the loss with its class vectors under `vs`.
+    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss>;
+}
 
 /// A loss on the features that owns one learnable vector per class.
 pub trait ClassLoss {

@@ -25,8 +25,9 @@ use std::str::FromStr;
 
 use tch::{nn, Tensor};
 
-use super::{check_inputs, class_mask, squared_distances, ClassLoss};
+use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
 use crate::error::{Error, Result, TorchContext};
+use crate::training::config::{positive, weight};
 
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -112,6 +113,44 @@ fn spread_term(centers: &Tensor, cap: f64) -> Result<Tensor> {
         .f_clamp(0.0, cap)
         .and_then(|d| d.f_sum(None)?.f_div_scalar(k * (k - 1.0)))
         .context("computing the bounded PC loss's center term")
+}
+
+/// PC Loss on: its weight (subtracted from the total), its centers' learning rate, and
+/// which formula (see [`PcVariant`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PcConfig {
+    pub lambda: f64,
+    pub lr: f64,
+    pub variant: PcVariant,
+}
+
+impl Default for PcConfig {
+    fn default() -> Self {
+        PcConfig { lambda: 0.0001, lr: 0.01, variant: PcVariant::Original }
+    }
+}
+
+impl AddedLoss for PcConfig {
+    fn path(&self) -> &'static str {
+        "pc"
+    }
+    /// Subtracted: the network and the centers make PC Loss larger.
+    fn signed_lambda(&self) -> f64 {
+        -self.lambda
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn centers_name(&self) -> Option<&'static str> {
+        Some("PC Loss")
+    }
+    fn validate(&self) -> Result<()> {
+        weight("pc.lambda", self.lambda)?;
+        positive("pc.lr", self.lr)
+    }
+    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss> {
+        Box::new(PcLoss::new(vs, num_classes, feature_dim, self.variant))
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 
 use super::{plot_err, Figure, FONT, TAB10};
 use crate::error::{Error, Result};
-use crate::training::{EpochStats, StepStats};
+use crate::training::{term, EpochStats, StepStats};
 
 /// One line or set of points: whose it is (the run's index) and its `(epochs, value)` points.
 struct Series {
@@ -17,42 +17,20 @@ struct Series {
 /// One panel: its title, lines, and points drawn as dots (the test accuracy). A loss panel
 /// is drawn on a log scale when its values span a factor of 10 or more.
 struct Panel {
-    title: &'static str,
+    title: String,
     lines: Vec<Series>,
     dots: Vec<Series>,
     loss: bool,
 }
 
-type Pick = fn(&StepStats) -> f64;
-
-/// The losses a run may have, as they are read from the logs, and their panel titles. The
-/// added terms get a panel each, so PC Loss's growth is not flattened by cross-entropy.
-const LOSS_PANELS: [(&str, Pick); 5] = [
-    ("training cross-entropy", |s| s.xent),
-    ("Center Loss term", |s| s.center),
-    ("PC Loss term", |s| s.pc),
-    ("contrastive-center term", |s| s.contrastive_center),
-    ("CosFace term", |s| s.cosface),
-];
-
 /// A run's logged stretches as `(epochs from the start, value)`; a history from before
 /// per-step logging (no stretches) gives one point per epoch, at its end.
-fn points(history: &[EpochStats], pick: Pick) -> Vec<(f64, f64)> {
+fn points(history: &[EpochStats], pick: &dyn Fn(&StepStats) -> f64) -> Vec<(f64, f64)> {
     history
         .iter()
         .flat_map(|e| {
             if e.steps.is_empty() {
-                let whole = StepStats {
-                    step: 1,
-                    steps: 1,
-                    loss: e.loss,
-                    xent: e.xent,
-                    center: e.center,
-                    pc: e.pc,
-                    contrastive_center: e.contrastive_center,
-                    cosface: e.cosface,
-                    accuracy: e.train_accuracy,
-                };
+                let whole = StepStats { step: 1, steps: 1, loss: e.loss, xent: e.xent, terms: e.terms.clone(), accuracy: e.train_accuracy };
                 vec![(e.epoch as f64 + 1.0, pick(&whole))]
             } else {
                 e.steps.iter().map(|s| (s.position(e.epoch), pick(s))).collect()
@@ -78,26 +56,33 @@ pub fn curves(runs: &[(&str, &[EpochStats])]) -> Result<Figure> {
         return Err(Error::input("history", 0, "no epochs to plot; train first"));
     }
     let epochs = runs.iter().map(|(_, h)| h.len()).max().unwrap_or(1);
-    let mut panels = Vec::new();
-    for (i, (title, pick)) in LOSS_PANELS.iter().enumerate() {
-        let lines: Vec<Series> = runs
+    let xent = runs.iter().enumerate().map(|(run, (_, h))| Series { run, points: points(h, &|s| s.xent) }).collect();
+    let mut panels = vec![Panel { title: "training cross-entropy".into(), lines: xent, dots: Vec::new(), loss: true }];
+    // Each added loss's term on a panel of its own, for the runs that have it, so that PC
+    // Loss's growth is not flattened by cross-entropy.
+    let mut terms: Vec<&str> = Vec::new();
+    for (name, _) in runs.iter().flat_map(|(_, h)| h.iter().flat_map(|e| &e.terms)) {
+        if !terms.contains(&name.as_str()) {
+            terms.push(name);
+        }
+    }
+    for name in terms {
+        let has = |h: &[EpochStats]| h.iter().any(|e| e.terms.iter().any(|(n, _)| n == name));
+        let lines = runs
             .iter()
             .enumerate()
-            .map(|(run, (_, h))| Series { run, points: points(h, *pick) })
-            // An added term is drawn for the runs that have it on.
-            .filter(|s| i == 0 || s.points.iter().any(|p| p.1 != 0.0))
+            .filter(|(_, (_, h))| has(h))
+            .map(|(run, (_, h))| Series { run, points: points(h, &|s| term(&s.terms, name)) })
             .collect();
-        if i == 0 || !lines.is_empty() {
-            panels.push(Panel { title, lines, dots: Vec::new(), loss: true });
-        }
+        panels.push(Panel { title: format!("{name} term"), lines, dots: Vec::new(), loss: true });
     }
     let tested = |(run, (_, h)): (usize, &(&str, &[EpochStats]))| Series {
         run,
         points: h.iter().filter_map(|e| e.test_accuracy.map(|a| (e.epoch as f64 + 1.0, a))).collect(),
     };
     panels.push(Panel {
-        title: "accuracy (%): training (lines), test (dots)",
-        lines: runs.iter().enumerate().map(|(run, (_, h))| Series { run, points: points(h, |s| s.accuracy) }).collect(),
+        title: "accuracy (%): training (lines), test (dots)".into(),
+        lines: runs.iter().enumerate().map(|(run, (_, h))| Series { run, points: points(h, &|s| s.accuracy) }).collect(),
         dots: runs.iter().enumerate().map(tested).collect(),
         loss: false,
     });
@@ -116,7 +101,7 @@ pub fn curves(runs: &[(&str, &[EpochStats])]) -> Result<Figure> {
             } else {
                 let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-6);
                 let span = hi - lo + 2.0 * pad;
-                draw_panel(&area, panel, panel.title, &names, epochs, (lo - pad)..(hi + pad), &|v: &f64| linear_label(*v, span))?;
+                draw_panel(&area, panel, &panel.title, &names, epochs, (lo - pad)..(hi + pad), &|v: &f64| linear_label(*v, span))?;
             }
         }
         Ok(())
@@ -223,7 +208,7 @@ mod tests {
             .map(|epoch| EpochStats {
                 epoch,
                 xent: 2.0 / (epoch as f64 + 1.0),
-                center: if center { 1.0 } else { 0.0 },
+                terms: if center { vec![("center".to_string(), 1.0)] } else { vec![] },
                 train_accuracy: 50.0 + epoch as f64,
                 test_accuracy: Some(55.0 + epoch as f64),
                 steps: (1..=steps)
@@ -231,7 +216,7 @@ mod tests {
                         step,
                         steps,
                         xent: 2.0 / (step as f64),
-                        center: if center { 0.5 } else { 0.0 },
+                        terms: if center { vec![("center".to_string(), 0.5)] } else { vec![] },
                         accuracy: 40.0 + step as f64,
                         ..Default::default()
                     })
@@ -253,11 +238,11 @@ mod tests {
     #[test]
     fn steps_are_placed_within_their_epoch_and_old_histories_per_epoch() {
         let h = history(2, 4, false);
-        let p = points(&h, |s| s.xent);
+        let p = points(&h, &|s| s.xent);
         assert_eq!(p.len(), 8);
         assert_eq!(p.iter().map(|p| p.0).collect::<Vec<_>>(), vec![0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]);
         let old: Vec<EpochStats> = h.into_iter().map(|e| EpochStats { steps: vec![], ..e }).collect();
-        assert_eq!(points(&old, |s| s.xent), vec![(1.0, 2.0), (2.0, 1.0)]);
+        assert_eq!(points(&old, &|s| s.xent), vec![(1.0, 2.0), (2.0, 1.0)]);
     }
 
     #[test]

@@ -3,36 +3,8 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::losses::PcVariant;
+use crate::losses::{AddedLoss, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, PcConfig};
 use crate::model::ModelConfig;
-
-/// Center Loss on: its weight in the total loss and its centers' own learning rate.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CenterConfig {
-    pub lambda: f64,
-    pub lr: f64,
-}
-
-impl Default for CenterConfig {
-    fn default() -> Self {
-        CenterConfig { lambda: 1.0, lr: 0.5 }
-    }
-}
-
-/// PC Loss on: its weight (subtracted from the total), its centers' learning rate, and
-/// which formula (see [`PcVariant`]).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct PcConfig {
-    pub lambda: f64,
-    pub lr: f64,
-    pub variant: PcVariant,
-}
-
-impl Default for PcConfig {
-    fn default() -> Self {
-        PcConfig { lambda: 0.0001, lr: 0.01, variant: PcVariant::Original }
-    }
-}
 
 /// Which optimiser updates a set of parameters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -55,39 +27,6 @@ impl FromStr for OptimizerKind {
             "adam" => Ok(OptimizerKind::Adam),
             _ => Err(Error::setting("optimizer", s, "expected sgd or adam")),
         }
-    }
-}
-
-/// Contrastive-center loss on (see [`crate::losses::ContrastiveCenterLoss`]).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ContrastiveCenterConfig {
-    pub lambda: f64,
-    pub lr: f64,
-    /// Added to the denominator; the paper's 1.
-    pub delta: f64,
-}
-
-impl Default for ContrastiveCenterConfig {
-    fn default() -> Self {
-        ContrastiveCenterConfig { lambda: 1.0, lr: 0.5, delta: 1.0 }
-    }
-}
-
-/// Cosine-margin softmax on (see [`crate::losses::CosFaceLoss`]).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CosFaceConfig {
-    pub lambda: f64,
-    /// Learning rate of its class weights.
-    pub lr: f64,
-    pub scale: f64,
-    pub margin: f64,
-}
-
-impl Default for CosFaceConfig {
-    /// With 2-D features ten classes get 36 degrees each, so a margin of 0.1 (about 10
-    /// degrees at the class boundary) is already large; scale 10 keeps the softmax smooth.
-    fn default() -> Self {
-        CosFaceConfig { lambda: 1.0, lr: 0.01, scale: 10.0, margin: 0.1 }
     }
 }
 
@@ -152,6 +91,19 @@ impl TrainConfig {
         TrainConfig { pc: Some(PcConfig::default()), ..self.with_center() }
     }
 
+    /// The added losses that are on, in the order their terms are summed and reported: the
+    /// one list training, progress, curves and advice read. A new loss adds its field above
+    /// and its line here.
+    pub fn added_losses(&self) -> Vec<&dyn AddedLoss> {
+        let losses: [Option<&dyn AddedLoss>; 4] = [
+            self.center.as_ref().map(|l| l as _),
+            self.pc.as_ref().map(|l| l as _),
+            self.contrastive_center.as_ref().map(|l| l as _),
+            self.cosface.as_ref().map(|l| l as _),
+        ];
+        losses.into_iter().flatten().collect()
+    }
+
     /// Rejects settings that would crash libtorch or train nothing, naming the setting.
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
@@ -168,24 +120,8 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.momentum) {
             return Err(Error::setting("momentum", self.momentum, "must be in [0, 1)"));
         }
-        if let Some(c) = &self.center {
-            weight("center.lambda", c.lambda)?;
-            positive("center.lr", c.lr)?;
-        }
-        if let Some(p) = &self.pc {
-            weight("pc.lambda", p.lambda)?;
-            positive("pc.lr", p.lr)?;
-        }
-        if let Some(c) = &self.contrastive_center {
-            weight("contrastive_center.lambda", c.lambda)?;
-            positive("contrastive_center.lr", c.lr)?;
-            positive("contrastive_center.delta", c.delta)?;
-        }
-        if let Some(c) = &self.cosface {
-            weight("cosface.lambda", c.lambda)?;
-            positive("cosface.lr", c.lr)?;
-            positive("cosface.scale", c.scale)?;
-            weight("cosface.margin", c.margin)?;
+        for loss in self.added_losses() {
+            loss.validate()?;
         }
         Ok(())
     }
@@ -257,7 +193,7 @@ impl TrainConfig {
     }
 }
 
-fn positive(name: &str, value: f64) -> Result<()> {
+pub(crate) fn positive(name: &str, value: f64) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
@@ -265,7 +201,7 @@ fn positive(name: &str, value: f64) -> Result<()> {
     }
 }
 
-fn weight(name: &str, value: f64) -> Result<()> {
+pub(crate) fn weight(name: &str, value: f64) -> Result<()> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
@@ -276,6 +212,7 @@ fn weight(name: &str, value: f64) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::losses::PcVariant;
 
     #[test]
     fn defaults_are_the_originals() {

@@ -15,20 +15,21 @@
 //!   batches of 100 instead of 1.
 //! - Training accuracy is over every sample of the epoch, not every 100th batch.
 //! - The device is chosen at run time (CUDA if present), not hard-wired.
-mod config;
+pub(crate) mod config;
 mod progress;
 
 use std::time::Instant;
 
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
-pub use config::{CenterConfig, ContrastiveCenterConfig, CosFaceConfig, OptimizerKind, PcConfig, TrainConfig};
+pub use crate::losses::{CenterConfig, ContrastiveCenterConfig, CosFaceConfig, PcConfig};
+pub use config::{OptimizerKind, TrainConfig};
 pub use progress::{print_progress, Progress};
 
 use crate::data::{Batches, Split};
 use crate::error::{Error, Result, TorchContext};
 use crate::features::{Centers, Classifier, Features};
-use crate::losses::{CenterLoss, ClassLoss, ContrastiveCenterLoss, CosFaceLoss, PcLoss};
+use crate::losses::{AddedLoss, ClassLoss};
 use crate::model::Cnn;
 
 /// What one epoch did: mean losses per sample, accuracy over all its samples, time.
@@ -37,12 +38,8 @@ pub struct EpochStats {
     pub epoch: usize,
     pub loss: f64,
     pub xent: f64,
-    pub center: f64,
-    pub pc: f64,
-    #[serde(default)]
-    pub contrastive_center: f64,
-    #[serde(default)]
-    pub cosface: f64,
+    /// Each added loss's mean, by its path (`center`, `pc`, ...), in the config's order.
+    pub terms: Vec<(String, f64)>,
     /// Percent.
     pub train_accuracy: f64,
     pub seconds: f64,
@@ -65,12 +62,15 @@ pub struct StepStats {
     pub steps: usize,
     pub loss: f64,
     pub xent: f64,
-    pub center: f64,
-    pub pc: f64,
-    pub contrastive_center: f64,
-    pub cosface: f64,
+    /// Each added loss's mean, by its path, as in [`EpochStats::terms`].
+    pub terms: Vec<(String, f64)>,
     /// Percent.
     pub accuracy: f64,
+}
+
+/// An added loss's value in `terms`, 0 when the run does not have it.
+pub fn term(terms: &[(String, f64)], path: &str) -> f64 {
+    terms.iter().find(|(name, _)| name == path).map_or(0.0, |(_, v)| *v)
 }
 
 impl StepStats {
@@ -104,29 +104,6 @@ fn cross_entropy(logits: &Tensor, labels: &Tensor, reduction: tch::Reduction) ->
         .context("computing cross-entropy (is every label below num_classes?)")
 }
 
-/// Where each added loss keeps its running sum in `train_epoch`'s `sums` (after loss and
-/// xent), and the sign it enters the total with.
-#[derive(Debug, Clone, Copy)]
-enum Term {
-    Center = 2,
-    Pc = 3,
-    ContrastiveCenter = 4,
-    CosFace = 5,
-}
-
-impl Term {
-    /// The legend name of this loss's centers, for losses whose class vectors are places
-    /// in the feature space (CosFace's are directions, so they are not drawn).
-    fn centers_name(self) -> Option<&'static str> {
-        match self {
-            Term::Center => Some("Center Loss"),
-            Term::Pc => Some("PC Loss"),
-            Term::ContrastiveCenter => Some("contrastive-center"),
-            Term::CosFace => None,
-        }
-    }
-}
-
 /// The version of training's numbers: part of every run cache key, so runs trained by code
 /// that computed differently are trained again rather than loaded. Bump it with any change
 /// that moves results (initialisation, a loss, the optimisers, shuffling); the test
@@ -137,14 +114,35 @@ pub const RESULTS_VERSION: u32 = 1;
 /// the CPU's caches: 100 ran 1.2-1.8x faster than 1,000 here (BENCHMARKS.md).
 const EVAL_BATCH: usize = 100;
 
-/// Slots of the running sums: loss and xent, the four `Term`s, then correct predictions and
-/// samples. The first `LOSSES` are the values that must stay finite.
+/// Slots of the running sums: loss and xent, one per added loss (in `losses` order), then
+/// correct predictions and samples; see [`Sums`].
 const TOTAL: usize = 0;
 const XENT: usize = 1;
-const LOSSES: usize = 6;
-const CORRECT: usize = 6;
-const SAMPLES: usize = 7;
-const SUMS: i64 = 8;
+
+/// Where the running sums of a run with `added` losses keep each value.
+#[derive(Debug, Clone, Copy)]
+struct Sums {
+    added: usize,
+}
+
+impl Sums {
+    fn term(self, i: usize) -> usize {
+        2 + i
+    }
+    fn correct(self) -> usize {
+        2 + self.added
+    }
+    fn samples(self) -> usize {
+        3 + self.added
+    }
+    fn len(self) -> usize {
+        4 + self.added
+    }
+    /// Total, xent and the added losses: the values that must stay finite.
+    fn losses(self) -> usize {
+        2 + self.added
+    }
+}
 
 /// libtorch's random generator is global: whoever seeds it and draws initial weights holds
 /// this, so experiments created at once (tests, threads) still start from their seeds.
@@ -157,7 +155,9 @@ fn lock_global_rng() -> std::sync::MutexGuard<'static, ()> {
 /// An added loss together with its weight, the store that owns its class vectors, and
 /// their optimiser.
 struct Aux {
-    term: Term,
+    /// The loss's path (`center`): the name of its term and of its variables on disk.
+    name: &'static str,
+    centers_name: Option<&'static str>,
     loss: Box<dyn ClassLoss>,
     /// Signed weight: PC Loss is subtracted.
     lambda: f64,
@@ -166,19 +166,12 @@ struct Aux {
 }
 
 impl Aux {
-    fn new<L: ClassLoss + 'static>(
-        term: Term,
-        lambda: f64,
-        lr: f64,
-        config: &TrainConfig,
-        device: Device,
-        make: impl FnOnce(&nn::Path) -> L,
-    ) -> Result<Self> {
+    fn new(added: &dyn AddedLoss, config: &TrainConfig, device: Device) -> Result<Self> {
         let store = nn::VarStore::new(device);
-        let loss: Box<dyn ClassLoss> = Box::new(make(&store.root()));
-        let optimizer = build_optimizer(config.center_optimizer, &store, lr, 0.0).context("creating the centers' optimiser")?;
-        let lambda = if matches!(term, Term::Pc) { -lambda } else { lambda };
-        Ok(Aux { term, loss, lambda, store, optimizer })
+        let (k, d) = (config.model.num_classes, config.model.hidden_dim);
+        let loss = added.build(&store.root(), k, d);
+        let optimizer = build_optimizer(config.center_optimizer, &store, added.lr(), 0.0).context("creating the centers' optimiser")?;
+        Ok(Aux { name: added.path(), centers_name: added.centers_name(), loss, lambda: added.signed_lambda(), store, optimizer })
     }
 
     /// Divides the centers' gradient by the loss weight (see the module docs).
@@ -239,33 +232,17 @@ impl Experiment {
         let model = Cnn::new(&store.root(), config.model)?;
         let optimizer =
             build_optimizer(config.optimizer, &store, config.lr, config.momentum).context("creating the network's optimiser")?;
-        let (k, d) = (config.model.num_classes, config.model.hidden_dim);
-        let c = &config;
-        let mut losses = Vec::new();
-        if let Some(l) = c.center {
-            losses.push(Aux::new(Term::Center, l.lambda, l.lr, c, device, |p| CenterLoss::new(p, k, d))?);
-        }
-        if let Some(l) = c.pc {
-            losses.push(Aux::new(Term::Pc, l.lambda, l.lr, c, device, |p| PcLoss::new(p, k, d, l.variant))?);
-        }
-        if let Some(l) = c.contrastive_center {
-            let make = |p: &nn::Path| ContrastiveCenterLoss::new(p, k, d, l.delta);
-            losses.push(Aux::new(Term::ContrastiveCenter, l.lambda, l.lr, c, device, make)?);
-        }
-        if let Some(l) = c.cosface {
-            let make = |p: &nn::Path| CosFaceLoss::new(p, k, d, l.scale, l.margin);
-            losses.push(Aux::new(Term::CosFace, l.lambda, l.lr, c, device, make)?);
-        }
+        let losses = config.added_losses().into_iter().map(|l| Aux::new(l, &config, device)).collect::<Result<Vec<_>>>()?;
         Ok(Experiment { config, device, model, history: Vec::new(), store, inference: Precision::Fp32, optimizer, losses })
     }
 
     /// The network's weights and every added loss's class vectors, as the bytes of one
     /// `.ot` file. The network's variables keep their names, so `store.load` reads the
-    /// file too; the class vectors are under `loss.<Term>.<name>`.
+    /// file too; the class vectors are under `loss.<path>.<name>` (`loss.center.centers`).
     pub(crate) fn weights_bytes(&self) -> Result<Vec<u8>> {
         let mut named: Vec<(String, Tensor)> = self.store.variables().into_iter().collect();
         for aux in &self.losses {
-            named.extend(aux.store.variables().into_iter().map(|(name, t)| (format!("loss.{:?}.{name}", aux.term), t)));
+            named.extend(aux.store.variables().into_iter().map(|(name, t)| (format!("loss.{}.{name}", aux.name), t)));
         }
         let mut bytes = Vec::new();
         Tensor::save_multi_to_stream(&named, &mut bytes).context("saving the weights")?;
@@ -281,7 +258,7 @@ impl Experiment {
             Tensor::load_multi_with_device(path, self.device).context(&what)?.into_iter().collect();
         for aux in &self.losses {
             for (name, mut var) in aux.store.variables() {
-                let key = format!("loss.{:?}.{name}", aux.term);
+                let key = format!("loss.{}.{name}", aux.name);
                 let value = saved.get(&key).ok_or_else(|| Error::input("weights file", path.display(), &format!("has no {key}")))?;
                 tch::no_grad(|| var.f_copy_(value)).context(&what)?;
             }
@@ -291,7 +268,7 @@ impl Experiment {
 
     /// The Center Loss's centers, if it is on (a copy on the CPU).
     pub fn center_loss_centers(&self) -> Option<Tensor> {
-        let center = self.losses.iter().find(|l| matches!(l.term, Term::Center))?;
+        let center = self.losses.iter().find(|l| l.name == "center")?;
         Some(center.loss.centers().detach().to(Device::Cpu).copy())
     }
 
@@ -351,10 +328,11 @@ impl Experiment {
         let n = labels.size()[0] as usize;
         let batches = Batches::shuffled(n, self.config.batch_size, self.config.seed, epoch);
         let steps = batches.num_batches();
-        // Running sums on the device (see `SUMS`). Reading them back only at the end of each
+        // Running sums on the device (see `Sums`). Reading them back only at the end of each
         // logged stretch keeps the step free of host round-trips.
-        let mut sums = Tensor::zeros([SUMS], (Kind::Double, self.device));
-        let mut logged = vec![0.0; SUMS as usize];
+        let layout = self.sums();
+        let mut sums = Tensor::zeros([layout.len() as i64], (Kind::Double, self.device));
+        let mut logged = vec![0.0; layout.len()];
         // The curves get at least 10 points per epoch, however few steps it has.
         let record_every = self.config.log_every.min(steps.div_ceil(10)).max(1);
         let mut windows = Vec::new();
@@ -370,32 +348,20 @@ impl Experiment {
             }
             let s = self.read_sums(&sums, epoch, step)?;
             let window: Vec<f64> = s.iter().zip(&logged).map(|(a, b)| a - b).collect();
-            windows.push(step_stats(&window, done, steps));
-            logged = s.clone();
+            windows.push(self.step_stats(&window, done, steps));
             if done % self.config.log_every == 0 || last {
-                let mean = |i: usize| s[i] / s[SAMPLES];
-                progress(Progress::Step {
-                    epoch,
-                    step: done,
-                    steps,
-                    loss: mean(TOTAL),
-                    xent: mean(XENT),
-                    center: mean(Term::Center as usize),
-                    pc: mean(Term::Pc as usize),
-                    accuracy: 100.0 * mean(CORRECT),
-                });
+                // The original's line: the epoch's means so far.
+                progress(Progress::Step { epoch, so_far: &self.step_stats(&s, done, steps) });
             }
+            logged = s;
         }
         // The whole epoch is one stretch: the sums since its start.
-        let all = step_stats(&self.read_sums(&sums, epoch, steps)?, steps, steps);
+        let all = self.step_stats(&self.read_sums(&sums, epoch, steps)?, steps, steps);
         Ok(EpochStats {
             epoch,
             loss: all.loss,
             xent: all.xent,
-            center: all.center,
-            pc: all.pc,
-            contrastive_center: all.contrastive_center,
-            cosface: all.cosface,
+            terms: all.terms,
             train_accuracy: all.accuracy,
             seconds: start.elapsed().as_secs_f64(),
             test_accuracy: None,
@@ -408,14 +374,16 @@ impl Experiment {
         let (logits, features) = self.model.forward(x)?;
         let xent = cross_entropy(&logits, y, tch::Reduction::Mean)?;
         let batch = y.size()[0] as f64;
-        let mut terms: Vec<Tensor> = (0..SUMS).map(|_| Tensor::zeros([], (Kind::Double, self.device))).collect();
+        let layout = self.sums();
+        let mut terms: Vec<Tensor> = Vec::with_capacity(layout.len());
         // A new tensor per term, not `+=`: `total` starts as a handle on `xent`'s storage,
         // and adding in place would make the reported cross-entropy the total loss.
         let mut total = xent.shallow_clone();
+        let mut added = Vec::with_capacity(self.losses.len());
         for aux in &self.losses {
             let value = aux.loss.forward(&features, y)?;
             total = &total + &value * aux.lambda;
-            terms[aux.term as usize] = value.detach().to_kind(Kind::Double) * batch;
+            added.push(value.detach().to_kind(Kind::Double) * batch);
         }
 
         self.optimizer.zero_grad();
@@ -429,38 +397,51 @@ impl Experiment {
             aux.optimizer.step();
         }
 
-        terms[TOTAL] = total.detach().to_kind(Kind::Double) * batch;
-        terms[XENT] = xent.detach().to_kind(Kind::Double) * batch;
-        terms[CORRECT] = logits.argmax(1, false).eq_tensor(y).sum(Kind::Double);
-        terms[SAMPLES] = Tensor::from(batch).to_device(self.device);
+        terms.push(total.detach().to_kind(Kind::Double) * batch);
+        terms.push(xent.detach().to_kind(Kind::Double) * batch);
+        terms.extend(added);
+        terms.push(logits.argmax(1, false).eq_tensor(y).sum(Kind::Double));
+        terms.push(Tensor::from(batch).to_device(self.device));
+        debug_assert_eq!(terms.len(), layout.len());
         Ok(Tensor::stack(&terms, 0))
     }
 
     /// Copies the running sums to the host and stops the run if the loss is no longer finite.
     fn read_sums(&self, sums: &Tensor, epoch: usize, step: usize) -> Result<Vec<f64>> {
         let s = Vec::<f64>::try_from(&sums.to(Device::Cpu)).context("reading the loss")?;
-        if let Some(bad) = s[..LOSSES].iter().find(|v| !v.is_finite()) {
+        if let Some(bad) = s[..self.sums().losses()].iter().find(|v| !v.is_finite()) {
             return Err(Error::Diverged { epoch, step, value: *bad, advice: self.divergence_advice() });
         }
         Ok(s)
     }
 
+    /// The settings to lower, by the paths `set` takes: the network's lr, then each added
+    /// loss's weight and learning rate.
     fn divergence_advice(&self) -> String {
-        let c = &self.config;
-        let mut advice = format!("lr (now {})", c.lr);
-        if let Some(center) = &c.center {
-            advice.push_str(&format!(", center.lr (now {}) or center.lambda (now {})", center.lr, center.lambda));
+        let mut advice = vec![format!("lr (now {})", self.config.lr)];
+        for l in self.config.added_losses() {
+            let path = l.path();
+            advice.push(format!("{path}.lambda (now {}) or {path}.lr (now {})", l.signed_lambda().abs(), l.lr()));
         }
-        if let Some(pc) = &c.pc {
-            advice = format!("pc.lambda (now {}) or pc.lr (now {}), then {advice}", pc.lambda, pc.lr);
+        advice.join(", ")
+    }
+
+    fn sums(&self) -> Sums {
+        Sums { added: self.losses.len() }
+    }
+
+    /// Means per sample of one stretch of running sums (see [`Sums`]).
+    fn step_stats(&self, window: &[f64], step: usize, steps: usize) -> StepStats {
+        let layout = self.sums();
+        let mean = |i: usize| window[i] / window[layout.samples()].max(1.0);
+        StepStats {
+            step,
+            steps,
+            loss: mean(TOTAL),
+            xent: mean(XENT),
+            terms: self.losses.iter().enumerate().map(|(i, aux)| (aux.name.to_string(), mean(layout.term(i)))).collect(),
+            accuracy: 100.0 * mean(layout.correct()),
         }
-        if let Some(l) = &c.contrastive_center {
-            advice.push_str(&format!(", contrastive_center.lr (now {})", l.lr));
-        }
-        if let Some(l) = &c.cosface {
-            advice.push_str(&format!(", cosface.lr (now {})", l.lr));
-        }
-        advice
     }
 
     /// Trains `epochs` more epochs like [`Experiment::train_for`], recording the features of
@@ -560,7 +541,7 @@ impl Experiment {
         };
         features.classifier = Some(Classifier::new(dim, to_vec(weight, "copying fc2's weights")?, bias)?);
         for aux in &self.losses {
-            if let Some(name) = aux.term.centers_name() {
+            if let Some(name) = aux.centers_name {
                 features.centers.push(Centers { loss: name.to_string(), values: to_vec(aux.loss.centers(), "copying the centers")? });
             }
         }
@@ -572,22 +553,6 @@ impl Experiment {
 fn to_vec(t: &Tensor, what: &str) -> Result<Vec<f32>> {
     let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1);
     Vec::<f32>::try_from(&t).context(what)
-}
-
-/// Means per sample of one stretch of running sums (see `SUMS`).
-fn step_stats(window: &[f64], step: usize, steps: usize) -> StepStats {
-    let mean = |i: usize| window[i] / window[SAMPLES].max(1.0);
-    StepStats {
-        step,
-        steps,
-        loss: mean(TOTAL),
-        xent: mean(XENT),
-        center: mean(Term::Center as usize),
-        pc: mean(Term::Pc as usize),
-        contrastive_center: mean(Term::ContrastiveCenter as usize),
-        cosface: mean(Term::CosFace as usize),
-        accuracy: 100.0 * mean(CORRECT),
-    }
 }
 
 #[cfg(test)]

@@ -78,7 +78,7 @@ fn progress_reports_steps_and_epochs() {
     let mut seen = Vec::new();
     e.train(&data, |p| {
         seen.push(match p {
-            Progress::Step { epoch, step, .. } => format!("{epoch}:{step}"),
+            Progress::Step { epoch, so_far } => format!("{epoch}:{}", so_far.step),
             Progress::Epoch(s) => format!("end{}", s.epoch),
             Progress::Note(line) => line.to_string(),
         })
@@ -95,8 +95,9 @@ fn progress_reports_steps_and_epochs() {
     .unwrap();
     let mut steps = Vec::new();
     e.train(&data, |p| {
-        if let Progress::Step { loss, xent, center, pc, .. } = p {
-            steps.push((loss, xent, center, pc));
+        if let Progress::Step { so_far: s, .. } = p {
+            assert_eq!(s.terms.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["center", "pc"], "in the config's order");
+            steps.push((s.loss, s.xent, term(&s.terms, "center"), term(&s.terms, "pc")));
         }
     })
     .unwrap();
@@ -141,12 +142,10 @@ fn every_optimiser_and_added_loss_trains_and_reports_its_term() {
         let h = e.train(&data, |_| {}).unwrap();
         let (first, last) = (&h[0], &h[h.len() - 1]);
         assert!(last.xent < first.xent, "{config:?}: cross-entropy {} -> {}", first.xent, last.xent);
-        let term = |s: &EpochStats| match () {
-            _ if config.contrastive_center.is_some() => s.contrastive_center,
-            _ if config.cosface.is_some() => s.cosface,
-            _ => s.center,
-        };
-        assert!(term(last) > 0.0 && term(last).is_finite(), "{config:?}: {last:?}");
+        // The one added loss of each config, reported under its path.
+        let path = config.added_losses()[0].path();
+        let value = term(&last.terms, path);
+        assert!(value > 0.0 && value.is_finite(), "{config:?}: {last:?}");
     }
 }
 
@@ -202,7 +201,8 @@ fn results_version_matches_the_reference_run() {
     let data = synthetic(200, 9);
     let config = TrainConfig { epochs: 2, batch_size: 20, lr: 0.05, log_every: 5, ..TrainConfig::default().with_center_and_pc() };
     let mut e = Experiment::new(config, Device::Cpu).unwrap();
-    let got: Vec<[f64; 3]> = e.train(&data, |_| {}).unwrap().iter().map(|s| [s.xent, s.center, s.pc]).collect();
+    let got: Vec<[f64; 3]> =
+        e.train(&data, |_| {}).unwrap().iter().map(|s| [s.xent, term(&s.terms, "center"), term(&s.terms, "pc")]).collect();
     let (version, want) = REFERENCE_RUNS[REFERENCE_RUNS.len() - 1];
     assert_eq!(version, RESULTS_VERSION, "the last reference row is for RESULTS_VERSION {version}");
     // 1 % allows for other CPUs' summation order; a change to training moves these by more.
