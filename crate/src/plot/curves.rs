@@ -171,9 +171,11 @@ where
         chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 5, colour.filled()))).map_err(plot_err)?;
         chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 5, BLACK.stroke_width(1)))).map_err(plot_err)?;
     }
+    // Losses fall and accuracy rises towards the upper right: keep the legend off the lines.
+    let corner = if panel.loss { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::MiddleRight };
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(corner)
         .label_font((FONT, 14))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
@@ -187,8 +189,15 @@ fn linear_label(v: f64, span: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-/// Three significant digits, so log-scale ticks read 0.316, 3.16, 316 rather than 316.228.
+/// Three significant digits, so log-scale ticks read 0.316, 3.16, 316 rather than 316.228;
+/// very large or small values in powers of ten (PC Loss reaches 10^12), e.g. `1e12`.
 fn significant(v: &f64) -> String {
+    if *v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
+        let text = format!("{v:.2e}");
+        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{exponent}");
+    }
     let decimals = (2 - v.abs().max(1e-12).log10().floor() as i32).max(0) as usize;
     let text = format!("{v:.decimals$}");
     if text.contains('.') {
@@ -251,6 +260,9 @@ mod tests {
         assert_eq!(significant(&3.162278), "3.16");
         assert_eq!(significant(&0.3162278), "0.316");
         assert_eq!(significant(&0.2), "0.2");
+        assert_eq!(significant(&1e12), "1e12");
+        assert_eq!(significant(&3.2e12), "3.2e12");
+        assert_eq!(significant(&0.0001), "1e-4");
     }
 
     #[test]

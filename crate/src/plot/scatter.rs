@@ -85,8 +85,10 @@ impl Normalize {
                 y: (-0.02, 1.02),
             },
             Normalize::EqualAspect => {
-                let half = 0.52 * (x1 - x0).max(y1 - y0).max(1e-6);
                 let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+                // A collapsed run (every point in one place) still gets axes a reader can
+                // label: at least a thousandth of the coordinates' size.
+                let half = 0.52 * (x1 - x0).max(y1 - y0).max(1e-3 * cx.abs().max(cy.abs())).max(1e-6);
                 Axes { normalize: self, origin: (0.0, 0.0), scale: (1.0, 1.0), x: (cx - half, cx + half), y: (cy - half, cy + half) }
             }
         }
@@ -408,6 +410,12 @@ mod tests {
         let axes = Normalize::EqualAspect.fit(&pts);
         assert_eq!(pts.map(|p| axes.map(p)), pts);
         assert!(((axes.x.1 - axes.x.0) - (axes.y.1 - axes.y.0)).abs() < 1e-4, "same span on both axes");
+        // Every point in one place far from the origin (PC Loss's collapse): axes wide
+        // enough that five ticks get five different labels.
+        let axes = Normalize::EqualAspect.fit(&[(160.110_6, 5.0); 3]);
+        let span = axes.x.1 - axes.x.0;
+        let labels: std::collections::BTreeSet<String> = (0..5).map(|i| tick_label(axes.x.0 + span * i as f32 / 4.0, span)).collect();
+        assert_eq!(labels.len(), 5, "{labels:?}");
     }
 
     #[test]
