@@ -107,7 +107,8 @@ impl Run {
 }
 
 /// `PATH=V1,V2,...`. Values are split at commas outside brackets and quotes, so JSON values
-/// keep theirs; each is read as JSON, as PC Loss's variant for `pc.variant`, or else as a word.
+/// keep theirs; each is read as JSON, or else as a word (`adam`, `bounded:5`), which the
+/// setting's own type then reads.
 fn parse_axis(spec: &str) -> std::result::Result<Axis, String> {
     let (path, values) = spec.split_once('=').ok_or(format!("expected PATH=V1,V2,..., got '{spec}'"))?;
     let mut parts = Vec::new();
@@ -125,18 +126,8 @@ fn parse_axis(spec: &str) -> std::result::Result<Axis, String> {
         }
     }
     parts.push(&values[start..]);
-    let value = |v: &str| -> std::result::Result<serde_json::Value, String> {
-        if let Ok(json) = serde_json::from_str(v) {
-            return Ok(json);
-        }
-        if path == "pc.variant" {
-            let variant: PcVariant = v.parse().map_err(|e: lossviz::error::Error| e.to_string())?;
-            return serde_json::to_value(variant).map_err(|e| e.to_string());
-        }
-        Ok(serde_json::Value::from(v))
-    };
-    let values = parts.into_iter().map(value).collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(Axis::new(path, values))
+    let values = parts.into_iter().map(|v| serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::from(v)));
+    Ok(Axis::new(path, values.collect::<Vec<_>>()))
 }
 
 /// One of the lesson's three experiments, with the command line's epochs, seed and PC variant.

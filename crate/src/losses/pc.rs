@@ -29,8 +29,11 @@ use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
 use crate::error::{Error, Result, TorchContext};
 use crate::training::config::{positive, weight};
 
+/// Written as `"original"` or `{"bounded": {"margin": m}}`; read from those or from the text
+/// [`FromStr`] takes (`"bounded:5"`), so `set("pc.variant", "bounded:5")` and the command
+/// line's `--vary pc.variant=bounded:5` read it as `--pc-variant` does.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", try_from = "PcVariantForm")]
 pub enum PcVariant {
     /// The original notebook's formula, unbounded.
     Original,
@@ -51,6 +54,33 @@ impl FromStr for PcVariant {
                 _ => Err(bad()),
             },
             _ => Err(bad()),
+        }
+    }
+}
+
+/// What a [`PcVariant`] is read from.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum PcVariantForm {
+    Text(String),
+    Written(WrittenPcVariant),
+}
+
+/// `PcVariant`'s own written form.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum WrittenPcVariant {
+    Original,
+    Bounded { margin: f64 },
+}
+
+impl TryFrom<PcVariantForm> for PcVariant {
+    type Error = Error;
+    fn try_from(form: PcVariantForm) -> Result<Self> {
+        match form {
+            PcVariantForm::Text(text) => text.parse(),
+            PcVariantForm::Written(WrittenPcVariant::Original) => Ok(PcVariant::Original),
+            PcVariantForm::Written(WrittenPcVariant::Bounded { margin }) => Ok(PcVariant::Bounded { margin }),
         }
     }
 }

@@ -236,16 +236,22 @@ impl Experiment {
         Ok(Experiment { config, device, model, history: Vec::new(), store, inference: Precision::Fp32, optimizer, losses })
     }
 
-    /// The network's weights and every added loss's class vectors, as the bytes of one
-    /// `.ot` file. The network's variables keep their names, so `store.load` reads the
-    /// file too; the class vectors are under `loss.<path>.<name>` (`loss.center.centers`).
-    pub(crate) fn weights_bytes(&self) -> Result<Vec<u8>> {
+    /// Every variable to save, by the name it is saved under: the network's keep theirs, so
+    /// `store.load` reads the file too; the class vectors are `loss.<path>.<name>`
+    /// (`loss.center.centers`).
+    fn named_variables(&self) -> Vec<(String, Tensor)> {
         let mut named: Vec<(String, Tensor)> = self.store.variables().into_iter().collect();
         for aux in &self.losses {
             named.extend(aux.store.variables().into_iter().map(|(name, t)| (format!("loss.{}.{name}", aux.name), t)));
         }
+        named
+    }
+
+    /// The network's weights and every added loss's class vectors, as the bytes of one
+    /// `.ot` file (see `named_variables`).
+    pub(crate) fn weights_bytes(&self) -> Result<Vec<u8>> {
         let mut bytes = Vec::new();
-        Tensor::save_multi_to_stream(&named, &mut bytes).context("saving the weights")?;
+        Tensor::save_multi_to_stream(&self.named_variables(), &mut bytes).context("saving the weights")?;
         Ok(bytes)
     }
 
@@ -253,15 +259,11 @@ impl Experiment {
     /// centers, so a reloaded run's plots show the centers it learned.
     pub fn load_weights(&mut self, path: &std::path::Path) -> Result<()> {
         let what = format!("loading {}", path.display());
-        self.store.load(path).context(&what)?;
         let saved: std::collections::HashMap<String, Tensor> =
             Tensor::load_multi_with_device(path, self.device).context(&what)?.into_iter().collect();
-        for aux in &self.losses {
-            for (name, mut var) in aux.store.variables() {
-                let key = format!("loss.{}.{name}", aux.name);
-                let value = saved.get(&key).ok_or_else(|| Error::input("weights file", path.display(), &format!("has no {key}")))?;
-                tch::no_grad(|| var.f_copy_(value)).context(&what)?;
-            }
+        for (key, mut var) in self.named_variables() {
+            let value = saved.get(&key).ok_or_else(|| Error::input("weights file", path.display(), &format!("has no {key}")))?;
+            tch::no_grad(|| var.f_copy_(value)).context(&what)?;
         }
         Ok(())
     }
