@@ -197,6 +197,18 @@ install_core() {
   build_crate
 }
 
+# Sweeps through Slurm (lossviz sweep --slurm) on a one-node cluster the test starts and
+# stops itself. slurmd runs each job as the user who submitted it, so this needs root.
+run_slurm_test() {
+  if [ "$(id -u)" -ne 0 ]; then
+    say "skipping the Slurm test: it starts slurmd, which needs root (CI runs it as root)"
+    return 0
+  fi
+  apt_install slurmctld slurmd slurm-client munge \
+    || die "could not install Debian's slurmctld, slurmd, slurm-client and munge (the Slurm test needs them)"
+  "$REPO/tests/slurm/sweep_test.sh" "$REPO/target/release/lossviz"
+}
+
 # The kernel, JupyterLab and the notebook tests.
 source "$REPO/scripts/kernel.sh"
 
@@ -233,6 +245,9 @@ case "$COMMAND" in
     phase "crate tests"
     say "running the crate's tests"
     (cd "$REPO" && cargo test --release --locked -p lossviz --features cli)
+    phase "slurm test"
+    say "running sweeps through Slurm on a one-node cluster"
+    run_slurm_test
     phase "bench build"
     say "checking that the benchmarks build (running them is ./bench/run.sh, see BENCHMARKS.md)"
     (cd "$REPO" && cargo build --release --locked -q -p lossviz-bench --all-targets)

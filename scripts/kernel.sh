@@ -86,9 +86,9 @@ TOML
   rust_lib="$(rustc --print target-libdir)"
   cargo_bin="$(dirname "$(command -v cargo)")"
   "$VENV/bin/python" - "$KERNEL_HOME" "$LIBTORCH_DIR" "$CACHE" "$rust_lib" "$cargo_bin" \
-      "$EVCXR_ROOT/bin/evcxr_jupyter" "$KERNEL_BUILDS" "$KERNEL_CARGO" <<'PY'
+      "$EVCXR_ROOT/bin/evcxr_jupyter" "$KERNEL_BUILDS" "$KERNEL_CARGO" "$REPO/target/release/lossviz" <<'PY'
 import json, sys, os
-home, libtorch, cache, rust_lib, cargo_bin, evcxr, builds, cargo_home = sys.argv[1:]
+home, libtorch, cache, rust_lib, cargo_bin, evcxr, builds, cargo_home, lossviz_bin = sys.argv[1:]
 spec = {
     "argv": [os.path.join(home, "lossviz-kernel"), "--control_file", "{connection_file}"],
     "display_name": "Rust (lossviz)",
@@ -98,6 +98,8 @@ spec = {
         "LIBTORCH": libtorch,
         "LD_LIBRARY_PATH": os.path.join(libtorch, "lib") + ":" + rust_lib,
         "LOSSVIZ_CACHE": cache,
+        # The program a Slurm sweep's tasks run (Sweep::on_slurm).
+        "LOSSVIZ_BIN": lossviz_bin,
         "LOSSVIZ_EVCXR": evcxr,
         "LOSSVIZ_CARGO_BIN": cargo_bin,
         "LOSSVIZ_KERNEL_BUILDS": builds,

@@ -35,6 +35,10 @@ pub enum Error {
     #[error("could not draw the figure: {0}")]
     Plot(String),
 
+    /// A Slurm command that failed or could not start (sweeps on a cluster).
+    #[error("{what} failed: {message}")]
+    Slurm { what: String, message: String },
+
     #[error("could not write {what} as JSON: {source}")]
     Json { what: String, source: serde_json::Error },
 }

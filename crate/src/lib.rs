@@ -29,7 +29,7 @@ pub mod prelude {
     pub use crate::metrics::{feature_metrics, FeatureMetrics};
     pub use crate::model::{Cnn, ModelConfig};
     pub use crate::plot::{animation, curves, projections, scatter, scatter_grid, Animation, Figure, Normalize, Style};
-    pub use crate::sweep::{grid, train_or_load, Axis, Sweep, SweepResult};
+    pub use crate::sweep::{grid, train_or_load, Axis, SlurmOptions, Sweep, SweepResult};
     pub use crate::training::{
         print_progress, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, EpochStats, Evaluation, Experiment, OptimizerKind, PcConfig,
         Precision, Progress, Snapshot, StepStats, TrainConfig,

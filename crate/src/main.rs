@@ -10,7 +10,8 @@ use lossviz::error::Result;
 use lossviz::losses::PcVariant;
 use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
 use lossviz::report::{summarize, Report};
-use lossviz::sweep::{grid, train_or_load, Axis, Sweep};
+use lossviz::sweep::slurm::run_task;
+use lossviz::sweep::{grid, train_or_load, Axis, SlurmOptions, Sweep};
 use lossviz::training::{print_progress, Experiment, PcConfig, TrainConfig};
 use tch::Device;
 
@@ -56,6 +57,16 @@ enum Command {
         /// its values (JSON, or a word such as adam, or for pc.variant original/bounded:<m>).
         #[arg(long, required = true, value_parser = parse_axis)]
         vary: Vec<Axis>,
+        #[command(flatten)]
+        slurm: SlurmArgs,
+    },
+    /// One Slurm array task of `sweep --slurm`: trains configuration INDEX of PLAN into the
+    /// run cache. Run by the job script the sweep submits, not by hand.
+    #[command(hide = true)]
+    SlurmTask {
+        plan: PathBuf,
+        /// The array task's index (SLURM_ARRAY_TASK_ID).
+        index: usize,
     },
     /// Print the folder the data would be read from.
     Locate {
@@ -86,6 +97,28 @@ struct Common {
     limit: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+/// Where a sweep trains: here, or as a Slurm array job.
+#[derive(Args)]
+struct SlurmArgs {
+    /// Train each configuration the run cache lacks as a task of one Slurm array job, wait
+    /// for the job, then gather the runs from the cache. LOSSVIZ_RUNS, the data and this
+    /// program must be on a filesystem every node sees.
+    #[arg(long)]
+    slurm: bool,
+    /// sbatch --partition.
+    #[arg(long, requires = "slurm")]
+    partition: Option<String>,
+    /// sbatch --time: the most one configuration may take, e.g. 01:00:00.
+    #[arg(long, requires = "slurm")]
+    time: Option<String>,
+    /// sbatch --cpus-per-task; each task trains with this many threads.
+    #[arg(long, requires = "slurm")]
+    cpus_per_task: Option<u32>,
+    /// Submit and return, printing the job id; run the same command again to gather.
+    #[arg(long, requires = "slurm")]
+    no_wait: bool,
 }
 
 /// The lesson's three experiments.
@@ -197,10 +230,27 @@ fn compare(common: &Common, out: &Path, runs: &[Run], pc_variant: PcVariant) -> 
     Ok(())
 }
 
-fn sweep(common: &Common, out: &Path, base: Run, vary: &[Axis]) -> Result<()> {
+fn sweep(common: &Common, out: &Path, base: Run, vary: &[Axis], slurm: &SlurmArgs) -> Result<()> {
     let (device, data) = prepare(common, out)?;
     let configs = grid(&experiment_config(common, base, PcVariant::Original), vary)?;
-    let result = Sweep::new(&data, device).run(&configs)?;
+    let mut sweep = Sweep::new(&data, device);
+    if slurm.slurm {
+        sweep = sweep.on_slurm(SlurmOptions {
+            partition: slurm.partition.clone(),
+            time: slurm.time.clone(),
+            cpus_per_task: slurm.cpus_per_task,
+            wait: !slurm.no_wait,
+            ..SlurmOptions::default()
+        });
+    }
+    let result = sweep.run(&configs)?;
+    if slurm.no_wait && !result.missing.is_empty() {
+        println!(
+            "{} configuration(s) submitted; run the same command again when the job has finished, to gather them",
+            result.missing.len()
+        );
+        return Ok(());
+    }
     let table = result.table();
     println!("\n{table}");
     lossviz::report::write_atomic(&out.join("table.md"), table.to_markdown().as_bytes())?;
@@ -208,7 +258,18 @@ fn sweep(common: &Common, out: &Path, base: Run, vary: &[Axis]) -> Result<()> {
     result.scatter_grid(Normalize::EqualAspect)?.save(out.join("grid.png"))?;
     result.curves()?.save(out.join("curves.png"))?;
     println!("wrote table.md, table.html, grid.png and curves.png to {}", out.display());
-    Ok(())
+    if result.missing.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = result
+        .missing
+        .iter()
+        .map(|m| format!("  {}: {}{}", m.label, m.why, m.log.as_ref().map(|l| format!("; log: {}", l.display())).unwrap_or_default()))
+        .collect();
+    Err(lossviz::error::Error::Slurm {
+        what: format!("{} of {} configuration(s)", result.missing.len(), configs.len()),
+        message: format!("the table lists them as missing; run the same command again to submit only those:\n{}", lines.join("\n")),
+    })
 }
 
 fn self_check() -> Result<()> {
@@ -233,7 +294,8 @@ fn self_check() -> Result<()> {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Compare { common, out, runs, pc_variant } => compare(&common, &out, &runs, pc_variant),
-        Command::Sweep { common, out, base, vary } => sweep(&common, &out, base, &vary),
+        Command::Sweep { common, out, base, vary, slurm } => sweep(&common, &out, base, &vary, &slurm),
+        Command::SlurmTask { plan, index } => run_task(&plan, index),
         Command::Locate { dataset, data } => locate(dataset, data.as_deref()).map(|dir| println!("{}", dir.display())),
         Command::SelfCheck => self_check(),
     };

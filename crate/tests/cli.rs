@@ -226,3 +226,22 @@ fn sweep_trains_each_combination_once_then_loads_it() {
     assert!(stderr(&bad).contains("no setting 'lamda'"), "{}", stderr(&bad));
     assert_eq!(lossviz(&["sweep", "--dataset", "mnist"]).status.code(), Some(2));
 }
+
+#[test]
+fn slurm_flags_need_slurm_and_a_missing_slurm_is_an_error_that_says_so() {
+    let out = lossviz(&["sweep", "--dataset", "mnist", "--vary", "lr=0.1", "--partition", "cpu"]);
+    assert_eq!(out.status.code(), Some(2), "--partition without --slurm: {}", stderr(&out));
+    assert!(stderr(&out).contains("--slurm"), "{}", stderr(&out));
+
+    let data_guard = temp_dir("slurm-data");
+    let data = data_guard.path();
+    write_dataset(data);
+    let out = Command::new(env!("CARGO_BIN_EXE_lossviz"))
+        .args(["sweep", "--dataset", "mnist", "--data", data.to_str().unwrap(), "--epochs", "1", "--vary", "lr=0.1", "--slurm"])
+        .env("LOSSVIZ_RUNS", temp_dir("slurm-runs").path())
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("squeue") && stderr(&out).contains("could not start"), "{}", stderr(&out));
+}

@@ -28,7 +28,7 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 /// FNV-1a, 64 bits: a stable hash for folder names (std's hasher may change between
 /// Rust versions, which would orphan every entry).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 

@@ -7,8 +7,11 @@
 //! sweep.scatter_grid(Normalize::EqualAspect)?      // one panel per run, titled by what differs
 //! ```
 //! Every finished run is cached on disk (see [`RunCache`]), so running the cell again, or a
-//! sweep that shares configurations with an earlier one, loads instead of retraining.
+//! sweep that shares configurations with an earlier one, loads instead of retraining. On a
+//! cluster, `.on_slurm(SlurmOptions::default())` trains the configurations as Slurm array
+//! tasks instead (see [`slurm`]).
 mod cache;
+pub mod slurm;
 mod table;
 
 use std::collections::BTreeMap;
@@ -18,6 +21,7 @@ use std::time::Instant;
 use tch::Device;
 
 pub use cache::{CachedRun, Lookup, RunCache};
+pub use slurm::SlurmOptions;
 pub use table::Table;
 
 use crate::data::Dataset;
@@ -167,14 +171,44 @@ fn train_or_load_in(
     Ok(history)
 }
 
+/// Where a sweep's run came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Trained by this sweep, here.
+    Trained,
+    /// Loaded from the run cache, trained earlier.
+    Cache,
+    /// Trained by a task of this Slurm array job.
+    Slurm { job: String },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Trained => f.write_str("trained"),
+            Source::Cache => f.write_str("cache"),
+            Source::Slurm { job } => write!(f, "slurm job {job}"),
+        }
+    }
+}
+
 /// One configuration's outcome in a sweep.
 pub struct SweepRun {
     pub label: String,
     pub run: Run,
-    /// Loaded from the cache rather than trained now.
-    pub cached: bool,
+    pub source: Source,
     /// The trained weights on disk, when the sweep has a cache.
     pub weights: Option<PathBuf>,
+}
+
+/// A configuration a Slurm sweep has no run for: its task failed, was cancelled, or (with
+/// `wait: false`) has not finished yet. Running the sweep again submits only these.
+#[derive(Debug, Clone)]
+pub struct MissingRun {
+    pub label: String,
+    pub why: String,
+    /// The task's Slurm log.
+    pub log: Option<PathBuf>,
 }
 
 /// Runs configurations on one dataset, with a cache of finished runs.
@@ -184,12 +218,20 @@ pub struct Sweep<'a> {
     cache: Option<RunCache>,
     quiet: bool,
     report: fn(Progress),
+    slurm: Option<SlurmOptions>,
 }
 
 impl<'a> Sweep<'a> {
     /// Caches in [`RunCache::default_dir`].
     pub fn new(data: &'a Dataset, device: Device) -> Self {
-        Sweep { data, device, cache: Some(RunCache { dir: RunCache::default_dir() }), quiet: false, report: print_progress }
+        Sweep { data, device, cache: Some(RunCache { dir: RunCache::default_dir() }), quiet: false, report: print_progress, slurm: None }
+    }
+
+    /// Train on a Slurm cluster: one array task per configuration the cache lacks, then the
+    /// runs gathered from the cache. The cache folder (`LOSSVIZ_RUNS`), the data and the
+    /// `lossviz` program must be on a filesystem every node sees.
+    pub fn on_slurm(self, options: SlurmOptions) -> Self {
+        Sweep { slurm: Some(options), ..self }
     }
 
     pub fn cache_dir(self, dir: impl Into<PathBuf>) -> Self {
@@ -225,6 +267,16 @@ impl<'a> Sweep<'a> {
             Some(c) => Some((c, cache::data_identity(self.data)?)),
             None => None,
         };
+        if let Some(options) = &self.slurm {
+            let Some((cache, identity)) = &cache else {
+                return Err(Error::input(
+                    "Sweep",
+                    "no_cache() with on_slurm()",
+                    "Slurm tasks hand their runs back through the run cache; drop no_cache()",
+                ));
+            };
+            return self.run_on_slurm(options, cache, identity, configs, names, varying);
+        }
         let mut runs = Vec::with_capacity(configs.len());
         for (i, (config, label)) in configs.iter().zip(names).enumerate() {
             let tag = format!("[{}/{}] {label}", i + 1, configs.len());
@@ -234,7 +286,7 @@ impl<'a> Sweep<'a> {
                         let note = format!("{tag}: loaded from the cache (trained earlier in {:.1} s)", hit.report.train_seconds());
                         (self.report)(Progress::Note(&note));
                         let run = Run { report: hit.report, features: hit.features };
-                        runs.push(SweepRun { label, run, cached: true, weights: Some(hit.weights) });
+                        runs.push(SweepRun { label, run, source: Source::Cache, weights: Some(hit.weights) });
                         continue;
                     }
                     Lookup::Corrupt(why) => (self.report)(Progress::Note(&format!("{tag}: cache entry unusable ({why}); training again"))),
@@ -254,23 +306,100 @@ impl<'a> Sweep<'a> {
             };
             let done = format!("{tag}: test accuracy {:.2}% in {:.1} s", run.report.test_accuracy, start.elapsed().as_secs_f64());
             (self.report)(Progress::Note(&done));
-            runs.push(SweepRun { label, run, cached: false, weights });
+            runs.push(SweepRun { label, run, source: Source::Trained, weights });
         }
-        Ok(SweepResult { runs, varying, class_names: self.data.kind.class_names() })
+        Ok(SweepResult { runs, missing: Vec::new(), varying, class_names: self.data.kind.class_names() })
+    }
+
+    /// Submits what the cache lacks as one array job, waits for it (unless `wait` is off),
+    /// then reads every configuration from the cache; what is still absent is reported with
+    /// its task's log.
+    fn run_on_slurm(
+        &self,
+        options: &SlurmOptions,
+        cache: &RunCache,
+        identity: &str,
+        configs: &[TrainConfig],
+        names: Vec<String>,
+        varying: Vec<String>,
+    ) -> Result<SweepResult> {
+        let mut todo = Vec::new();
+        for (config, label) in configs.iter().zip(&names) {
+            match cache.load(config, identity)? {
+                Lookup::Hit(_) => {}
+                Lookup::Corrupt(why) => {
+                    (self.report)(Progress::Note(&format!("{label}: cache entry unusable ({why}); training it again")));
+                    todo.push((config, label.as_str()));
+                }
+                Lookup::Missing => todo.push((config, label.as_str())),
+            }
+        }
+        let in_flight = if todo.is_empty() {
+            None
+        } else {
+            let in_flight = slurm::submit(options, cache, identity, self.data, &todo, self.report)?;
+            if options.wait {
+                slurm::wait(&in_flight, options.poll, self.report)?;
+            }
+            Some(in_flight)
+        };
+        let runs_dir = cache.dir.canonicalize().unwrap_or_else(|_| cache.dir.clone());
+        let (mut runs, mut missing) = (Vec::new(), Vec::new());
+        for (i, (config, label)) in configs.iter().zip(names).enumerate() {
+            let tag = format!("[{}/{}] {label}", i + 1, configs.len());
+            let entry = runs_dir.join(cache.entry_dir(config, identity)?.file_name().unwrap_or_default());
+            let task = in_flight.as_ref().and_then(|f| f.task_for(&entry));
+            match (cache.load(config, identity)?, task) {
+                (Lookup::Hit(hit), Some(t)) => {
+                    let note = format!(
+                        "{tag}: trained by task {} of Slurm job {}: test accuracy {:.2}%",
+                        t.index, t.job, hit.report.test_accuracy
+                    );
+                    (self.report)(Progress::Note(&note));
+                    let run = Run { report: hit.report, features: hit.features };
+                    runs.push(SweepRun { label, run, source: Source::Slurm { job: t.job.clone() }, weights: Some(hit.weights) });
+                }
+                (Lookup::Hit(hit), None) => {
+                    (self.report)(Progress::Note(&format!("{tag}: loaded from the cache")));
+                    let run = Run { report: hit.report, features: hit.features };
+                    runs.push(SweepRun { label, run, source: Source::Cache, weights: Some(hit.weights) });
+                }
+                (_, Some(t)) => {
+                    let log = t.log();
+                    let why = if options.wait {
+                        let last = slurm::last_line(&log).map(|l| format!(" (its log ends: {l})")).unwrap_or_default();
+                        format!("task {} of Slurm job {} stored no run{last}", t.index, t.job)
+                    } else {
+                        format!("submitted as task {} of Slurm job {}; not finished yet", t.index, t.job)
+                    };
+                    (self.report)(Progress::Note(&format!("{tag}: {why}; log: {}", log.display())));
+                    missing.push(MissingRun { label, why, log: Some(log) });
+                }
+                (_, None) => {
+                    let why = "not in the run cache, and no task was submitted for it (another sweep removed it?)".to_string();
+                    (self.report)(Progress::Note(&format!("{tag}: {why}")));
+                    missing.push(MissingRun { label, why, log: None });
+                }
+            }
+        }
+        Ok(SweepResult { runs, missing, varying, class_names: self.data.kind.class_names() })
     }
 }
 
 /// A finished sweep: its runs, and the settings that differ between them.
 pub struct SweepResult {
     pub runs: Vec<SweepRun>,
+    /// Configurations without a run (only on Slurm: a task failed, or is still running).
+    pub missing: Vec<MissingRun>,
     pub varying: Vec<String>,
     class_names: [&'static str; 10],
 }
 
 impl SweepResult {
-    /// One row per run: accuracy, the feature-space metrics and time.
+    /// One row per run: accuracy, the feature-space metrics and time; then a row per missing
+    /// configuration.
     pub fn table(&self) -> Table {
-        Table::new(&self.runs)
+        Table::new(&self.runs, &self.missing)
     }
 
     /// One scatter panel per run, titled with the settings that differ. `style` is a

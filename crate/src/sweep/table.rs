@@ -1,5 +1,5 @@
 //! A sweep's results as a table: HTML in a notebook, aligned text in a terminal.
-use super::SweepRun;
+use super::{MissingRun, SweepRun};
 
 /// One row per run. A notebook cell ending with a `Table` shows it as HTML.
 #[derive(Debug, Clone)]
@@ -9,7 +9,7 @@ pub struct Table {
 }
 
 impl Table {
-    pub(crate) fn new(runs: &[SweepRun]) -> Self {
+    pub(crate) fn new(runs: &[SweepRun], missing: &[MissingRun]) -> Self {
         let header = vec![
             "run",
             "test acc %",
@@ -34,9 +34,15 @@ impl Table {
                     format!("{:.3}", m.mean_distance_to_center),
                     format!("{:.3}", m.min_center_distance),
                     format!("{:.1}", rep.train_seconds()),
-                    (if r.cached { "cache" } else { "trained" }).to_string(),
+                    r.source.to_string(),
                 ]
             })
+            .chain(missing.iter().map(|m| {
+                let mut row = vec![m.label.clone()];
+                row.extend((2..header.len()).map(|_| "-".to_string()));
+                row.push("missing".to_string());
+                row
+            }))
             .collect();
         Table { header, rows }
     }

@@ -49,7 +49,7 @@ fn a_second_run_loads_from_the_cache_with_identical_results() {
     let sweep = Sweep::new(&data, Device::Cpu).cache_dir(dir.join("runs")).quiet();
     let first = sweep.run(&configs).unwrap();
     let second = sweep.run(&configs).unwrap();
-    assert!(first.runs.iter().all(|r| !r.cached) && second.runs.iter().all(|r| r.cached));
+    assert!(first.runs.iter().all(|r| r.source == Source::Trained) && second.runs.iter().all(|r| r.source == Source::Cache));
     for (a, b) in first.runs.iter().zip(&second.runs) {
         assert_eq!(a.run.report, b.run.report);
         assert_eq!(a.run.features, b.run.features);
@@ -105,15 +105,15 @@ fn a_corrupt_entry_is_retrained_not_trusted() {
     bytes[at] = if bytes[at] == b'9' { b'1' } else { b'9' };
     std::fs::write(&path, &bytes).unwrap();
     let again = sweep.run(std::slice::from_ref(&config)).unwrap();
-    assert!(!again.runs[0].cached, "a tampered report must not load");
+    assert!(again.runs[0].source == Source::Trained, "a tampered report must not load");
     assert_eq!(again.runs[0].run.report.test_accuracy, first.runs[0].run.report.test_accuracy);
 
     // Truncated weights: retrained too; and the rewritten entry loads again afterwards.
     let weights = entry.join("weights.ot");
     let w = std::fs::read(&weights).unwrap();
     std::fs::write(&weights, &w[..w.len() / 2]).unwrap();
-    assert!(!sweep.run(std::slice::from_ref(&config)).unwrap().runs[0].cached);
-    assert!(sweep.run(std::slice::from_ref(&config)).unwrap().runs[0].cached);
+    assert_eq!(sweep.run(std::slice::from_ref(&config)).unwrap().runs[0].source, Source::Trained);
+    assert_eq!(sweep.run(std::slice::from_ref(&config)).unwrap().runs[0].source, Source::Cache);
 }
 
 #[test]

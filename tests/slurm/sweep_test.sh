@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# tests/slurm/sweep_test.sh — `lossviz sweep --slurm` on a real one-node Slurm cluster.
+#
+#   tests/slurm/sweep_test.sh LOSSVIZ_PROGRAM
+#
+# Starts munged, slurmctld and slurmd (Debian's munge and slurm-wlm) in a temporary folder,
+# with their own ports, state folders, munge key and socket, and checks:
+#   1. a 4-configuration sweep through Slurm gives the same table as the same sweep run here
+#      (every column but seconds and source);
+#   2. with one array task cancelled (scancel), the sweep names it, its log and exits 1, and
+#      the sweep run again submits that one configuration only;
+#   3. two tasks training the same configuration at once leave one valid cache entry and no
+#      temporary files;
+#   4. `--no-wait` returns with the job id, and the same sweep run while that job is queued
+#      waits for it instead of submitting again.
+# Prints the local and Slurm wall times and each task's wait from submission to start.
+# Everything it started is stopped by process id, and the folder removed, however it ends
+# (KEEP=1 keeps the folder). Needs root: slurmd runs each job as the user who submitted it.
+set -euo pipefail
+
+LOSSVIZ="$(realpath "${1:?usage: $0 LOSSVIZ_PROGRAM}")"
+say() { printf '[slurm-test] %s\n' "$*" >&2; }
+fail() { say "FAILED: $*"; exit 1; }
+[ "$(id -u)" -eq 0 ] || fail "needs root (slurmd runs jobs as their users)"
+for cmd in munged slurmctld slurmd sbatch squeue scancel sinfo scontrol; do
+  command -v "$cmd" >/dev/null || fail "$cmd not found: install Debian's slurmctld, slurmd, slurm-client and munge"
+done
+
+ROOT="$(mktemp -d "${TMPDIR:-/tmp}/lossviz-slurm-XXXXXX")"
+chmod 755 "$ROOT"
+PIDS=()
+stop_all() {
+  local status=$? pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ $status -ne 0 ]; then
+    say "logs of the cluster:"
+    tail -n 20 "$ROOT"/log/*.log >&2 2>/dev/null || true
+  fi
+  if [ "${KEEP:-0}" = 1 ]; then say "kept $ROOT"; else rm -rf "$ROOT"; fi
+  exit $status
+}
+trap stop_all EXIT
+trap 'exit 130' INT TERM HUP
+
+# --- the cluster --------------------------------------------------------------------------
+mkdir -p "$ROOT"/{munge,state,spool,log}
+chmod 700 "$ROOT/munge"
+head -c 1024 /dev/urandom > "$ROOT/munge/munge.key"
+chmod 400 "$ROOT/munge/munge.key"
+SOCKET="$ROOT/munge/socket"
+munged -F --force --socket="$SOCKET" --key-file="$ROOT/munge/munge.key" --pid-file="$ROOT/munge/pid" \
+  --seed-file="$ROOT/munge/seed" --log-file="$ROOT/log/munged.log" > "$ROOT/log/munged.out" 2>&1 &
+PIDS+=($!)
+
+read -r CTLD_PORT SLURMD_PORT < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(2)]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))')
+HOST="$(hostname -s)"
+export SLURM_CONF="$ROOT/slurm.conf"
+cat > "$SLURM_CONF" <<EOF
+ClusterName=lossviz-test
+SlurmctldHost=$HOST(127.0.0.1)
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$SOCKET
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$ROOT/state
+SlurmdSpoolDir=$ROOT/spool
+SlurmctldPidFile=$ROOT/slurmctld.pid
+SlurmdPidFile=$ROOT/slurmd.pid
+SlurmctldLogFile=$ROOT/log/slurmctld.log
+SlurmdLogFile=$ROOT/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MpiDefault=none
+ReturnToService=2
+NodeName=lossviz-node NodeHostname=$HOST NodeAddr=127.0.0.1 CPUs=$(nproc) State=UNKNOWN
+PartitionName=test Nodes=lossviz-node Default=YES MaxTime=INFINITE State=UP
+EOF
+for _ in $(seq 20); do [ -S "$SOCKET" ] && break; sleep 0.5; done
+[ -S "$SOCKET" ] || fail "munged did not start (its log: $(cat "$ROOT/log/munged.out"))"
+slurmctld -D -f "$SLURM_CONF" > "$ROOT/log/slurmctld.out" 2>&1 &
+PIDS+=($!)
+slurmd -D -N lossviz-node -f "$SLURM_CONF" > "$ROOT/log/slurmd.out" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 60); do [ "$(sinfo -h -o %T 2>/dev/null)" = idle ] && break; sleep 1; done
+[ "$(sinfo -h -o %T 2>/dev/null)" = idle ] || fail "the node did not come up: sinfo says '$(sinfo -h -o %T 2>&1)'"
+say "cluster up: slurmctld on 127.0.0.1:$CTLD_PORT, slurmd on $SLURMD_PORT, $(nproc) CPUs, state in $ROOT"
+
+# --- the sweep ------------------------------------------------------------------------------
+DATASET=mnist
+"$LOSSVIZ" locate --dataset mnist >/dev/null 2>&1 || DATASET=fashion-mnist
+# One thread everywhere, so the local run computes exactly what a one-CPU task computes.
+export OMP_NUM_THREADS=1
+SWEEP=(sweep --dataset "$DATASET" --limit 2000 --epochs 2 --base center --vary center.lambda=0.01,1 --vary lr=0.01,0.05)
+sweep_here() { LOSSVIZ_RUNS="$ROOT/runs-local" "$LOSSVIZ" "${SWEEP[@]}" --out "$ROOT/out-local"; }
+sweep_slurm() { LOSSVIZ_RUNS="$ROOT/runs" "$LOSSVIZ" "${SWEEP[@]}" --out "$ROOT/out-slurm" --slurm --cpus-per-task 1 "$@"; }
+# table.md without the seconds and source columns.
+comparable() { cut -d'|' -f2-8 "$1"; }
+
+start=$SECONDS
+sweep_here > "$ROOT/log/local.out" 2>&1 || { cat "$ROOT/log/local.out" >&2; fail "the local sweep failed"; }
+LOCAL_S=$((SECONDS - start))
+start=$SECONDS
+sweep_slurm > "$ROOT/log/slurm.out" 2>&1 || { cat "$ROOT/log/slurm.out" >&2; fail "the Slurm sweep failed"; }
+SLURM_S=$((SECONDS - start))
+cat "$ROOT/log/slurm.out" >&2
+[ "$(grep -c 'trained by task' "$ROOT/log/slurm.out")" = 4 ] || fail "expected 4 runs trained by Slurm tasks"
+if ! diff <(comparable "$ROOT/out-local/table.md") <(comparable "$ROOT/out-slurm/table.md") >&2; then
+  fail "the Slurm sweep's table differs from the local one (above: < local, > Slurm)"
+fi
+say "1. the Slurm sweep's table equals the local one; 4 configurations: here $LOCAL_S s, through Slurm $SLURM_S s"
+JOB="$(sed -n 's/.*as Slurm array job \([0-9]*\).*/\1/p' "$ROOT/log/slurm.out")"
+# Submission to start, per task, while Slurm still remembers the job.
+scontrol -o show job "$JOB" | python3 -c '
+import sys, datetime
+def when(text): return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S")
+for line in sys.stdin:
+    f = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+    wait = (when(f["StartTime"]) - when(f["SubmitTime"])).total_seconds()
+    print("[slurm-test]    task %s: %.0f s from submission to start, %s" % (f.get("ArrayTaskId"), wait, f["JobState"]))' >&2
+
+# --- 2. a cancelled task, and the rerun ------------------------------------------------------
+rm -rf "$ROOT/runs"
+sweep_slurm > "$ROOT/log/cancelled.out" 2>&1 &
+SWEEP_PID=$!
+JOB=""
+for _ in $(seq 100); do
+  JOB="$(sed -n 's/.*as Slurm array job \([0-9]*\).*/\1/p' "$ROOT/log/cancelled.out")"
+  [ -n "$JOB" ] && break; sleep 0.2
+done
+[ -n "$JOB" ] || { kill "$SWEEP_PID"; cat "$ROOT/log/cancelled.out" >&2; fail "the sweep printed no job id"; }
+# Each task takes one CPU: tasks 0 and 1 start, task 3 waits and is cancelled before it runs.
+scancel "${JOB}_3"
+status=0; wait "$SWEEP_PID" || status=$?
+cat "$ROOT/log/cancelled.out" >&2
+[ $status -eq 1 ] || fail "a sweep with a cancelled task should exit 1, exited $status"
+grep -q "task 3 of Slurm job $JOB stored no run" "$ROOT/log/cancelled.out" || fail "the cancelled task is not reported"
+grep -q "log: $ROOT/runs/slurm/.*/task-${JOB}_3.log" "$ROOT/log/cancelled.out" || fail "the cancelled task's log is not named"
+grep -q '| missing |' "$ROOT/out-slurm/table.md" || fail "the table does not list the missing run"
+sweep_slurm > "$ROOT/log/rerun.out" 2>&1 || { cat "$ROOT/log/rerun.out" >&2; fail "the rerun failed"; }
+cat "$ROOT/log/rerun.out" >&2
+grep -q "submitted 1 configuration(s)" "$ROOT/log/rerun.out" || fail "the rerun did not submit exactly one configuration"
+[ "$(grep -c 'trained by task' "$ROOT/log/rerun.out")" = 1 ] || fail "the rerun trained other than one configuration"
+[ "$(grep -c 'loaded from the cache' "$ROOT/log/rerun.out")" = 3 ] || fail "the rerun did not load the other three"
+diff <(comparable "$ROOT/out-local/table.md") <(comparable "$ROOT/out-slurm/table.md") >&2 || fail "the rerun's table differs from the local one"
+say "2. task 3 cancelled: reported with its log, exit 1; the rerun trained only it"
+
+# --- 3. two tasks, one configuration, at once -------------------------------------------------
+PLAN_DIR="$(sed -n 's/.*(plan and logs in \(.*\))$/\1/p' "$ROOT/log/rerun.out")"
+ENTRY="$ROOT/runs/$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["tasks"][0]["entry"])' "$PLAN_DIR/plan.json")"
+[ -f "$ENTRY/run.json" ] || fail "no cache entry at $ENTRY"
+rm -rf "$ENTRY"
+A="$(sbatch --parsable --array=0 --cpus-per-task=1 --output="$PLAN_DIR/race-%A.log" "$PLAN_DIR/job.sh")"
+B="$(sbatch --parsable --array=0 --cpus-per-task=1 --output="$PLAN_DIR/race-%A.log" "$PLAN_DIR/job.sh")"
+while [ -n "$(squeue -h -j "$A,$B" 2>/dev/null)" ]; do sleep 1; done
+for job in "$A" "$B"; do
+  grep -q ": training " "$PLAN_DIR/race-$job.log" || { cat "$PLAN_DIR/race-$job.log" >&2; fail "job $job did not train (the two did not overlap)"; }
+  grep -q ": test accuracy .*stored in" "$PLAN_DIR/race-$job.log" || { cat "$PLAN_DIR/race-$job.log" >&2; fail "job $job did not store its run"; }
+done
+left="$(ls -A "$ENTRY" | grep -vx -e run.json -e weights.ot || true)"
+[ -z "$left" ] || fail "temporary files left in the entry: $left"
+sweep_slurm > "$ROOT/log/after-race.out" 2>&1 || { cat "$ROOT/log/after-race.out" >&2; fail "the sweep after the race failed"; }
+[ "$(grep -c 'loaded from the cache' "$ROOT/log/after-race.out")" = 4 ] || { cat "$ROOT/log/after-race.out" >&2; fail "the raced entry did not load"; }
+diff <(comparable "$ROOT/out-local/table.md") <(comparable "$ROOT/out-slurm/table.md") >&2 || fail "the table after the race differs"
+say "3. jobs $A and $B trained one configuration at once: one valid entry, no temporary files"
+
+# --- 4. --no-wait, then the same sweep while its job is queued -------------------------------
+rm -rf "$ROOT/runs"
+sweep_slurm --no-wait > "$ROOT/log/no-wait.out" 2>&1 || { cat "$ROOT/log/no-wait.out" >&2; fail "--no-wait failed"; }
+JOB="$(sed -n 's/.*as Slurm array job \([0-9]*\).*/\1/p' "$ROOT/log/no-wait.out")"
+[ -n "$JOB" ] || { cat "$ROOT/log/no-wait.out" >&2; fail "--no-wait printed no job id"; }
+[ -n "$(squeue -h -j "$JOB")" ] || fail "--no-wait returned, but job $JOB is not queued: it cannot have waited for nothing"
+sweep_slurm > "$ROOT/log/joined.out" 2>&1 || { cat "$ROOT/log/joined.out" >&2; fail "the sweep run during the queued job failed"; }
+grep -q "already queued (Slurm job $JOB)" "$ROOT/log/joined.out" || { cat "$ROOT/log/joined.out" >&2; fail "it did not wait for job $JOB"; }
+! grep -q "submitted" "$ROOT/log/joined.out" || { cat "$ROOT/log/joined.out" >&2; fail "it submitted again while job $JOB was queued"; }
+diff <(comparable "$ROOT/out-local/table.md") <(comparable "$ROOT/out-slurm/table.md") >&2 || fail "the joined sweep's table differs"
+say "4. --no-wait returned with job $JOB queued; the same sweep then waited for it and submitted nothing"
+say "passed"
