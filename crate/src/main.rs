@@ -246,7 +246,7 @@ fn sweep(common: &Common, out: &Path, base: Run, vary: &[Axis], slurm: &SlurmArg
     let result = sweep.run(&configs)?;
     if slurm.no_wait && !result.missing.is_empty() {
         println!(
-            "{} configuration(s) submitted; run the same command again when the job has finished, to gather them",
+            "{} configuration(s) queued on Slurm; run the same command again when they have finished, to gather them",
             result.missing.len()
         );
         return Ok(());

@@ -3,14 +3,16 @@
 //! An entry is a folder named by a hash of everything that decides the result (the full
 //! `TrainConfig` and the data), holding the network's weights and `run.json` (the report
 //! and the test features). `run.json` starts with a CRC-32 of the rest and records the
-//! weights' CRC-32, and it is written last, by rename: an entry without it, with a wrong
-//! checksum or with other key material is treated as missing and retrained.
+//! weights' CRC-32: an entry without it, with a wrong checksum or with other key material is
+//! treated as missing and retrained. A whole entry is written in a folder of its own and
+//! renamed into place, so writers racing on one configuration (sweep tasks on several
+//! machines) never mix one's weights with another's `run.json`.
 use std::path::PathBuf;
 
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result, TorchContext};
 use crate::features::Features;
-use crate::report::{write_atomic, RunReport};
+use crate::report::{unique_suffix, write_atomic, RunReport};
 use crate::training::{Experiment, TrainConfig, RESULTS_VERSION};
 
 /// Bumped when what an entry holds changes. (When training's numbers change,
@@ -144,21 +146,52 @@ impl RunCache {
         Ok(Lookup::Hit(Box::new(CachedRun { report: entry.report, features: entry.features, weights })))
     }
 
-    /// Stores a finished run: weights first, then `run.json`, each written atomically
-    /// ([`write_atomic`]), so a crash never leaves an entry that looks complete.
+    /// Stores a finished run: both files are written (and flushed) in a new folder beside
+    /// the entries, which is then renamed to the entry's name, so a crash never leaves an
+    /// entry that looks complete. When another writer stored the same configuration first, its
+    /// entry is kept and this one dropped (same settings and data: the same run); an unusable
+    /// entry in the way is replaced.
     pub fn store(&self, data_identity: &str, experiment: &Experiment, report: &RunReport, features: &Features) -> Result<PathBuf> {
         let config = &experiment.config;
         let (dir, key_material) = self.entry(config, data_identity)?;
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
-        let weights = dir.join("weights.ot");
-        let bytes = experiment.weights_bytes()?;
-        write_atomic(&weights, &bytes)?;
-        let entry =
-            Entry { format: FORMAT, key_material, weights_crc32: crc32(&bytes), report: report.clone(), features: features.clone() };
-        let body = serde_json::to_vec(&entry).map_err(Error::json("the cached run"))?;
-        let mut file = format!("{:08x}\n", crc32(&body)).into_bytes();
-        file.extend(body);
-        write_atomic(&dir.join("run.json"), &file)?;
-        Ok(weights)
+        let io = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let staging = self.dir.join(format!(".{name}.tmp.{}", unique_suffix()));
+        std::fs::create_dir(&staging).map_err(io(&staging))?;
+        let written = (|| {
+            let bytes = experiment.weights_bytes()?;
+            write_atomic(&staging.join("weights.ot"), &bytes)?;
+            let entry =
+                Entry { format: FORMAT, key_material, weights_crc32: crc32(&bytes), report: report.clone(), features: features.clone() };
+            let body = serde_json::to_vec(&entry).map_err(Error::json("the cached run"))?;
+            let mut file = format!("{:08x}\n", crc32(&body)).into_bytes();
+            file.extend(body);
+            write_atomic(&staging.join("run.json"), &file)
+        })();
+        let placed = written.and_then(|()| {
+            if std::fs::rename(&staging, &dir).is_ok() {
+                return Ok(());
+            }
+            // Something is there already: another writer's whole entry, or an unusable one.
+            if let Lookup::Hit(_) = self.load(config, data_identity)? {
+                return Ok(());
+            }
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&dir)(e)),
+                _ => {}
+            }
+            match std::fs::rename(&staging, &dir) {
+                Ok(()) => Ok(()),
+                Err(_) if matches!(self.load(config, data_identity)?, Lookup::Hit(_)) => Ok(()),
+                Err(e) => Err(io(&dir)(e)),
+            }
+        });
+        // Gone when renamed; otherwise this writer's copy, no longer needed.
+        let _ = std::fs::remove_dir_all(&staging);
+        placed.map(|()| dir.join("weights.ot"))
     }
 }

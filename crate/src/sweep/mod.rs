@@ -343,7 +343,7 @@ impl<'a> Sweep<'a> {
             }
             Some(in_flight)
         };
-        let runs_dir = cache.dir.canonicalize().unwrap_or_else(|_| cache.dir.clone());
+        let runs_dir = std::path::absolute(&cache.dir).map_err(|source| Error::Io { path: cache.dir.clone(), source })?;
         let (mut runs, mut missing) = (Vec::new(), Vec::new());
         for (i, (config, label)) in configs.iter().zip(names).enumerate() {
             let tag = format!("[{}/{}] {label}", i + 1, configs.len());
@@ -366,14 +366,22 @@ impl<'a> Sweep<'a> {
                 }
                 (_, Some(t)) => {
                     let log = t.log();
-                    let why = if options.wait {
-                        let last = slurm::last_line(&log).map(|l| format!(" (its log ends: {l})")).unwrap_or_default();
-                        format!("task {} of Slurm job {} stored no run{last}", t.index, t.job)
-                    } else {
-                        format!("submitted as task {} of Slurm job {}; not finished yet", t.index, t.job)
+                    let why = match (options.wait, log.is_file()) {
+                        (true, true) => {
+                            let last = slurm::last_line(&log).map(|l| format!(" (its log ends: {l})")).unwrap_or_default();
+                            format!("task {} of Slurm job {} stored no run{last}", t.index, t.job)
+                        }
+                        // Slurm makes the log when a task starts.
+                        (true, false) => format!(
+                            "task {} of Slurm job {} never started: cancelled or failed while queued (`scontrol show job {}_{}` says why while Slurm remembers it)",
+                            t.index, t.job, t.job, t.index
+                        ),
+                        (false, _) => format!("queued as task {} of Slurm job {}; not finished yet", t.index, t.job),
                     };
-                    (self.report)(Progress::Note(&format!("{tag}: {why}; log: {}", log.display())));
-                    missing.push(MissingRun { label, why, log: Some(log) });
+                    let log = log.is_file().then_some(log);
+                    let see = log.as_ref().map(|l| format!("; log: {}", l.display())).unwrap_or_default();
+                    (self.report)(Progress::Note(&format!("{tag}: {why}{see}")));
+                    missing.push(MissingRun { label, why, log });
                 }
                 (_, None) => {
                     let why = "not in the run cache, and no task was submitted for it (another sweep removed it?)".to_string();

@@ -116,12 +116,17 @@ fn slurm_command(program: &str, args: &[String]) -> Result<String> {
 
 /// The `lossviz` program the tasks run.
 fn program(options: &SlurmOptions) -> Result<PathBuf> {
-    if let Some(p) = options.program.clone().or_else(|| std::env::var_os("LOSSVIZ_BIN").map(PathBuf::from)) {
+    let given = match (&options.program, std::env::var_os("LOSSVIZ_BIN")) {
+        (Some(p), _) => Some(("SlurmOptions.program", p.clone())),
+        (None, Some(p)) => Some(("LOSSVIZ_BIN", PathBuf::from(p))),
+        (None, None) => None,
+    };
+    if let Some((setting, p)) = given {
         return if p.is_file() {
-            Ok(p)
+            absolute(&p)
         } else {
             Err(Error::setting(
-                "LOSSVIZ_BIN",
+                setting,
                 p.display(),
                 "no such file: the tasks run this program (target/release/lossviz after ./kernel-setup.sh)",
             ))
@@ -135,6 +140,12 @@ fn program(options: &SlurmOptions) -> Result<PathBuf> {
             "the Slurm tasks need the lossviz program: set LOSSVIZ_BIN or SlurmOptions.program to target/release/lossviz (built by ./kernel-setup.sh)",
         )),
     }
+}
+
+/// `path` from the root, as the compute nodes must be given it. Not canonicalised: a
+/// symbolic link (`/home` to an automounter's folder, say) stays the name every node knows.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }
 
 /// A path as one word of a POSIX shell script.
@@ -151,9 +162,27 @@ struct Queued {
     script: PathBuf,
 }
 
+/// Every state of a task that has not ended (squeue's default list leaves out suspended and
+/// stopped tasks, which would read as failed).
+const LIVE_STATES: &str = "PD,R,CG,CF,S,ST,RQ,RS,RH,RF,SI,SO";
+
+/// Asks `squeue`; a failure is retried twice, a few seconds apart (a busy controller times
+/// out now and then), before it ends the sweep.
 fn queued_tasks() -> Result<Vec<Queued>> {
-    let args: Vec<String> = ["-h", "-r", "--name", JOB_NAME, "-o", "%i|%T|%o"].iter().map(|s| s.to_string()).collect();
-    Ok(parse_queued(&slurm_command("squeue", &args)?))
+    let args: Vec<String> =
+        ["-h", "-r", "--name", JOB_NAME, "--states", LIVE_STATES, "-o", "%i|%T|%o"].iter().map(|s| s.to_string()).collect();
+    let mut attempt = 0;
+    loop {
+        match slurm_command("squeue", &args) {
+            Ok(out) => return Ok(parse_queued(&out)),
+            Err(Error::Slurm { what, message }) if attempt < 2 && !message.contains("could not start") => {
+                attempt += 1;
+                eprintln!("lossviz: {what} failed ({message}); asking again in 5 s");
+                std::thread::sleep(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// `squeue -r -o %i|%T|%o` lines (`12_3|RUNNING|/runs/slurm/ab…/job.sh`); lines of jobs that
@@ -201,7 +230,8 @@ pub(crate) fn submit(
     report: fn(Progress),
 ) -> Result<InFlight> {
     std::fs::create_dir_all(&cache.dir).map_err(|source| Error::Io { path: cache.dir.clone(), source })?;
-    let runs_dir = cache.dir.canonicalize().map_err(|source| Error::Io { path: cache.dir.clone(), source })?;
+    let runs_dir = absolute(&cache.dir)?;
+    let program = program(options)?;
     let mut wanted: Vec<(&TrainConfig, &str, PathBuf)> = Vec::new();
     for &(config, label) in configs {
         let entry = runs_dir.join(cache.entry_dir(config, identity)?.file_name().unwrap_or_default());
@@ -213,12 +243,10 @@ pub(crate) fn submit(
     let mut tasks = already_queued(&runs_dir, &entries)?;
     if !tasks.is_empty() {
         let mut jobs: Vec<&str> = tasks.iter().map(|(_, t)| t.job.as_str()).collect();
+        jobs.sort();
         jobs.dedup();
-        report(Progress::Note(&format!(
-            "{} configuration(s) are already queued (Slurm job {}): waiting for those",
-            tasks.len(),
-            jobs.join(", ")
-        )));
+        let then = if options.wait { "waiting for those" } else { "not submitted again" };
+        report(Progress::Note(&format!("{} configuration(s) are already queued (Slurm job {}): {then}", tasks.len(), jobs.join(", "))));
     }
     wanted.retain(|t| !tasks.iter().any(|(e, _)| *e == t.2));
     if wanted.is_empty() {
@@ -230,7 +258,7 @@ pub(crate) fn submit(
     let dir = runs_dir.join("slurm").join(format!("{:016x}", fnv1a(names.join("\n").as_bytes())));
     let plan = Plan {
         dataset: data.kind,
-        data_dir: data.dir.canonicalize().unwrap_or_else(|_| data.dir.clone()),
+        data_dir: absolute(&data.dir)?,
         train_samples: data.train.len(),
         test_samples: data.test.len(),
         data_identity: identity.to_string(),
@@ -249,7 +277,7 @@ pub(crate) fn submit(
     write_atomic(&plan_path, &serde_json::to_vec_pretty(&plan).map_err(Error::json("the Slurm plan"))?)?;
     let script = format!(
         "#!/bin/sh\n# Written by lossviz: array task N trains configuration N of plan.json into the run cache.\nexec {} slurm-task {} \"$SLURM_ARRAY_TASK_ID\"\n",
-        shell_quote(&program(options)?),
+        shell_quote(&program),
         shell_quote(&plan_path)
     );
     let script_path = dir.join("job.sh");
@@ -258,7 +286,8 @@ pub(crate) fn submit(
         "--parsable".to_string(),
         format!("--array=0-{}", wanted.len() - 1),
         format!("--job-name={JOB_NAME}"),
-        format!("--output={}", dir.join("task-%A_%a.log").display()),
+        // `%` in sbatch's --output is a pattern; `%%` is a plain `%` of the path.
+        format!("--output={}/task-%A_%a.log", dir.display().to_string().replace('%', "%%")),
     ];
     args.extend(options.partition.iter().map(|p| format!("--partition={p}")));
     args.extend(options.time.iter().map(|t| format!("--time={t}")));
@@ -267,7 +296,7 @@ pub(crate) fn submit(
     // `--parsable` prints `id` or `id;cluster`.
     let out = slurm_command("sbatch", &args)?;
     let job = out.trim().split(';').next().unwrap_or_default().to_string();
-    if job.is_empty() {
+    if job.is_empty() || !job.bytes().all(|b| b.is_ascii_digit()) {
         return Err(slurm_error("sbatch", format!("printed no job id (its output: '{}')", out.trim())));
     }
     report(Progress::Note(&format!(
@@ -308,15 +337,14 @@ pub(crate) fn last_line(log: &Path) -> Option<String> {
 }
 
 /// One array task (`lossviz slurm-task PLAN INDEX`): trains configuration `index` of the plan
-/// and stores it in the plan's run cache. Uses `SLURM_CPUS_PER_TASK` threads when set.
+/// and stores it in the plan's run cache. Trains with as many threads as CPUs Slurm gave the
+/// task (`SLURM_CPUS_PER_TASK`, one without `--cpus-per-task`), not one per core of the node.
 pub fn run_task(plan_path: &Path, index: usize) -> Result<()> {
     let plan = read_plan(plan_path)?;
     let Some(task) = plan.tasks.get(index) else {
         return Err(Error::input("task index", index, &format!("{} holds {} task(s)", plan_path.display(), plan.tasks.len())));
     };
-    if let Some(threads) = std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|n| n.parse::<i32>().ok()) {
-        tch::set_num_threads(threads);
-    }
+    tch::set_num_threads(std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|n| n.parse::<i32>().ok()).unwrap_or(1).max(1));
     let limit = plan.train_samples.max(plan.test_samples);
     let full = Dataset::load(plan.dataset, Some(&plan.data_dir), Some(limit))?;
     let data = Dataset { train: full.train.first(plan.train_samples), test: full.test.first(plan.test_samples), ..full };
@@ -381,6 +409,6 @@ mod tests {
     fn a_missing_program_is_an_error_that_says_what_to_set() {
         let options = SlurmOptions { program: Some("/no/such/lossviz".into()), ..Default::default() };
         let err = program(&options).unwrap_err().to_string();
-        assert!(err.contains("LOSSVIZ_BIN") && err.contains("/no/such/lossviz"), "{err}");
+        assert!(err.contains("SlurmOptions.program") && err.contains("/no/such/lossviz"), "{err}");
     }
 }

@@ -150,3 +150,49 @@ fn the_cache_key_ignores_how_often_progress_is_reported_but_not_the_settings() {
     assert_ne!(key(&base), key(&base.set("center.lambda", 0.5).unwrap()));
     assert_ne!(key(&base), cache.entry_dir(&base, "other data").unwrap());
 }
+
+#[test]
+fn writers_storing_one_configuration_at_once_leave_one_whole_entry() {
+    let (data, dir) = tiny("sweep-race");
+    let cache = RunCache { dir: dir.join("runs") };
+    let identity = cache::data_identity(&data).unwrap();
+    let config = quick().with_center();
+    let reference = Experiment::new(config.clone(), Device::Cpu).unwrap();
+    let run = crate::report::summarize("race", &reference, &data).unwrap();
+    // Each writer's weights differ (a different bias), so an entry holding one writer's
+    // weights and another's run.json fails its checksum and reads as corrupt. A reader looks
+    // all the while: it may find nothing yet, or a whole entry, never a mixed one.
+    let writing = std::sync::atomic::AtomicBool::new(true);
+    let corrupt = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut seen = Vec::new();
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Lookup::Corrupt(why) = cache.load(&config, &identity).unwrap() {
+                    seen.push(why);
+                }
+            }
+            seen
+        });
+        let writers: Vec<_> = (0..6)
+            .map(|writer| {
+                let (cache, identity, config, run) = (&cache, &identity, &config, &run);
+                scope.spawn(move || {
+                    let experiment = Experiment::new(config.clone(), Device::Cpu).unwrap();
+                    let (_, mut bias) = experiment.store.variables().into_iter().find(|(name, _)| name.ends_with("bias")).unwrap();
+                    let _ = tch::no_grad(|| bias.fill_(writer as f64));
+                    for _ in 0..8 {
+                        cache.store(identity, &experiment, &run.report, &run.features).unwrap();
+                    }
+                })
+            })
+            .collect();
+        writers.into_iter().for_each(|w| w.join().unwrap());
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        reader.join().unwrap()
+    });
+    assert!(corrupt.is_empty(), "a reader found a mixed entry {} times: {}", corrupt.len(), corrupt[0]);
+    assert!(matches!(cache.load(&config, &identity).unwrap(), Lookup::Hit(_)), "the raced entry does not load");
+    let left: Vec<_> =
+        std::fs::read_dir(&cache.dir).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains("tmp")).collect();
+    assert!(left.is_empty(), "temporary folders left: {left:?}");
+}

@@ -244,6 +244,9 @@ impl Experiment {
         for aux in &self.losses {
             named.extend(aux.store.variables().into_iter().map(|(name, t)| (format!("loss.{}.{name}", aux.name), t)));
         }
+        // In name order: the store's map has a different order in each process, and the same
+        // training must give the same file (the run cache compares checksums).
+        named.sort_by(|a, b| a.0.cmp(&b.0));
         named
     }
 
