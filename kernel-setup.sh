@@ -6,6 +6,8 @@
 #                                (extra arguments go to `lossviz compare`, e.g. --epochs 2)
 #   ./kernel-setup.sh test       install everything, then run every test (what CI runs)
 #   ./kernel-setup.sh lab        install everything, then open JupyterLab on notebooks/
+#   ./kernel-setup.sh hub [...]  (as root) install the lesson once, read-only, for a class and
+#                                serve it with JupyterHub (--help for its options)
 #   ./kernel-setup.sh test-tools only Chromium and playwright-core, for the browser test
 #   --cuda                       (before the command) use the CUDA build of torch 2.13
 #
@@ -49,6 +51,8 @@ LIBTORCH_DIR="$CACHE/libtorch-$TORCH_VERSION-cpu"
 # A Python that can make virtual environments; pip verifies every wheel's hash against the
 # index, which is the download check for libtorch.
 pick_python() {
+  # The hub's shared set-up names one every user can run (see scripts/hub.sh).
+  if [ -n "${LOSSVIZ_PYTHON:-}" ]; then echo "$LOSSVIZ_PYTHON"; return; fi
   for p in python3.11 python3 python; do
     if command -v "$p" >/dev/null && "$p" -c 'import venv, ensurepip' 2>/dev/null; then
       command -v "$p"; return
@@ -209,8 +213,9 @@ run_slurm_test() {
   "$REPO/tests/slurm/sweep_test.sh" "$REPO/target/release/lossviz"
 }
 
-# The kernel, JupyterLab and the notebook tests.
+# The kernel, JupyterLab and the notebook tests; the hub for a class.
 source "$REPO/scripts/kernel.sh"
+source "$REPO/scripts/hub.sh"
 
 install_all() {
   install_core
@@ -248,6 +253,9 @@ case "$COMMAND" in
     phase "slurm test"
     say "running sweeps through Slurm on a one-node cluster"
     run_slurm_test
+    phase "hub test"
+    say "serving the lesson to three students at once with JupyterHub"
+    run_hub_test
     phase "bench build"
     say "checking that the benchmarks build (running them is ./bench/run.sh, see BENCHMARKS.md)"
     (cd "$REPO" && cargo build --release --locked -q -p lossviz-bench --all-targets)
@@ -260,6 +268,7 @@ case "$COMMAND" in
     phase ""
     say "time per step: $(IFS=,; echo "${PHASES[*]}" | sed 's/,/, /g'); total $SECONDS s"
     ;;
+  hub) run_hub "$@" ;;
   test-tools)
     # Only what the browser test needs beyond the lesson (scripts/fresh-machine.sh uses it).
     install_browser_test
@@ -268,5 +277,5 @@ case "$COMMAND" in
     install_all
     exec "$VENV/bin/jupyter" lab --notebook-dir="$REPO/notebooks" "$@"
     ;;
-  *) die "unknown command '$COMMAND'; use one of: install, run, test, lab, test-tools (optionally after --cuda)" ;;
+  *) die "unknown command '$COMMAND'; use one of: install, run, test, lab, hub, test-tools (optionally after --cuda)" ;;
 esac

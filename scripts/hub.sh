@@ -1,0 +1,168 @@
+# Sourced by kernel-setup.sh for `./kernel-setup.sh hub`: the lesson served to a class from one
+# server with JupyterHub. Uses REPO, CACHE, TORCH_VERSION, say, die and apt_install.
+#
+# Shared once, read-only, under the prefix (default /opt/lossviz, root-owned, world-readable):
+#   src/    this repository's files (the crate the notebooks' `:dep` names, the notebooks that
+#           are every student's template, the hub's own files) and the built `lossviz` program
+#   rust/   the Rust toolchain the kernel calls (a hard-linked copy of root's: rustup keeps it
+#           in /root, which students cannot enter)
+#   cache/  the set-up's cache: libtorch, evcxr, the data, the kernel's registry and its
+#           pre-built build folder, JupyterLab and JupyterHub (cache/venv), the proxy (cache/chp)
+#   hub/    the hub's state: its database and secrets (root only, mode 700)
+# Private to each student, in their home, made at their first login or kernel start:
+#   ~/lossviz/notebooks, ~/.local/share/lossviz (kernel build folders, cargo home),
+#   ~/.cache/lossviz/runs (their run cache).
+
+CHP_VERSION=5.3.0
+HUB_PREFIX=/opt/lossviz HUB_IP=127.0.0.1 HUB_PORT=8000 HUB_GROUP=lossviz-students
+HUB_KERNELS=2 HUB_THREADS=1 HUB_START=1 HUB_ADMINS=""
+
+hub_usage() {
+  cat >&2 <<'EOF'
+usage: ./kernel-setup.sh hub [options]   (as root)
+  --prefix DIR              where the shared, read-only install goes (default /opt/lossviz)
+  --ip ADDR                 where browsers reach the hub (default 127.0.0.1: this machine only)
+  --port N                  (default 8000)
+  --group NAME              the Unix group whose members may log in (default lossviz-students)
+  --admins a,b              users who may manage the hub in its admin page
+  --kernels-per-student N   running kernels one student may have (default 2)
+  --threads-per-kernel N    libtorch threads per kernel (default 1)
+  --install-only            install (or update) the shared set-up, do not start the hub
+EOF
+}
+
+hub_parse() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --prefix) HUB_PREFIX="${2:?--prefix needs a folder}"; shift ;;
+      --ip) HUB_IP="${2:?--ip needs an address}"; shift ;;
+      --port) HUB_PORT="${2:?--port needs a number}"; shift ;;
+      --group) HUB_GROUP="${2:?--group needs a name}"; shift ;;
+      --admins) HUB_ADMINS="${2:?--admins needs names}"; shift ;;
+      --kernels-per-student) HUB_KERNELS="${2:?}"; shift ;;
+      --threads-per-kernel) HUB_THREADS="${2:?}"; shift ;;
+      --install-only) HUB_START=0 ;;
+      -h|--help) hub_usage; exit 0 ;;
+      *) hub_usage; die "unknown hub option '$1'" ;;
+    esac
+    shift
+  done
+  case "$HUB_KERNELS$HUB_THREADS$HUB_PORT" in *[!0-9]*) die "--kernels-per-student, --threads-per-kernel and --port take whole numbers" ;; esac
+  [ "$HUB_KERNELS" -ge 1 ] && [ "$HUB_THREADS" -ge 1 ] || die "--kernels-per-student and --threads-per-kernel must be at least 1"
+  HUB_PREFIX="$(realpath -m "$HUB_PREFIX")"
+}
+
+# A copy that costs no disk where it can (hard links, for files nothing rewrites in place).
+link_copy() {
+  cp -al "$1" "$2" 2>/dev/null || { rm -rf "$2"; cp -a "$1" "$2"; }
+}
+
+install_shared() {
+  local p="$HUB_PREFIX"
+  [ "$(id -u)" -eq 0 ] || die "the hub runs each student's server as that student, so it must be set up and run as root"
+  mkdir -p "$p" && chmod 755 "$p"
+  # The repository's files, as a clone has them.
+  if [ "$REPO" != "$p/src" ]; then
+    say "copying the lesson into $p/src"
+    mkdir -p "$p/src"
+    (cd "$REPO" && git ls-files -z --cached --others --exclude-standard \
+       | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+       | tar --null -T - -cf -) | tar -xf - -C "$p/src"
+    # The release build and the kernel's pre-built folder, copied (cargo rewrites files in
+    # them), so only lossviz itself is compiled again for its new path.
+    [ -d "$p/src/target/release" ] || [ ! -d "$REPO/target/release" ] \
+      || { mkdir -p "$p/src/target" && cp -R --preserve=mode,timestamps,links --reflink=auto "$REPO/target/release" "$p/src/target/"; }
+  fi
+  # The toolchain, from wherever rustup keeps it.
+  local sysroot; sysroot="$(rustc --print sysroot)" || die "rustc not found"
+  if [ "$sysroot" != "$p/rust" ] && ! cmp -s "$sysroot/lib/rustlib/multirust-channel-manifest.toml" "$p/rust/lib/rustlib/multirust-channel-manifest.toml"; then
+    say "copying the Rust toolchain ($sysroot) to $p/rust"
+    rm -rf "$p/rust.tmp" && link_copy "$sysroot" "$p/rust.tmp" && rm -rf "$p/rust" && mv "$p/rust.tmp" "$p/rust"
+  fi
+  # What this user's set-up already holds and nothing rewrites: linked, not fetched again.
+  mkdir -p "$p/cache/kernel"
+  local d
+  for d in "libtorch-$TORCH_VERSION-cpu" evcxr data wheels kernel/cargo; do
+    [ "$CACHE" != "$p/cache" ] && [ -d "$CACHE/$d" ] && [ ! -e "$p/cache/$d" ] && link_copy "$CACHE/$d" "$p/cache/$d"
+  done
+  [ -d "$p/cache/evcxr-build/slot-0" ] || [ ! -d "$CACHE/evcxr-build/slot-0/target" ] \
+    || { mkdir -p "$p/cache/evcxr-build/slot-0" && cp -R --preserve=mode,timestamps,links --reflink=auto "$CACHE/evcxr-build/slot-0/target" "$p/cache/evcxr-build/slot-0/"; }
+  # JupyterLab's virtualenv runs as every student, so its Python must be one they can run:
+  # the Debian one, not a pyenv build inside root's home.
+  local python=""
+  for candidate in /usr/bin/python3 /usr/local/bin/python3; do
+    if [ -x "$candidate" ] && runuser -u nobody -- "$candidate" -c 'import venv, ensurepip' 2>/dev/null; then python="$candidate"; break; fi
+  done
+  [ -n "$python" ] || { apt_install python3 python3-venv && python=/usr/bin/python3; } \
+    || die "no Python that every user can run (install Debian's python3 and python3-venv)"
+  # The whole set-up, run from the shared copy: the kernel spec it writes then names the
+  # shared paths and the shared toolchain. Its own kernel registration goes under the prefix
+  # (not into root's ~/.local), and is replaced below by the students' one.
+  say "installing the shared set-up under $p (the same steps as ./kernel-setup.sh install)"
+  (cd "$p/src" && env PATH="$p/rust/bin:$PATH" LOSSVIZ_CACHE="$p/cache" JUPYTER_DATA_DIR="$p/cache/jupyter" \
+     LOSSVIZ_PYTHON="$python" ./kernel-setup.sh install) || die "the shared set-up failed (see above)"
+  local venv="$p/cache/venv"
+  "$venv/bin/pip" install -q -r "$p/src/hub/requirements-hub.txt" || die "pip could not install JupyterHub"
+  command -v npm >/dev/null || apt_install npm || die "npm (Node.js) is needed for JupyterHub's proxy"
+  if [ "$(cat "$p/cache/chp/.version" 2>/dev/null)" != "$CHP_VERSION" ]; then
+    say "installing configurable-http-proxy $CHP_VERSION from npm into $p/cache/chp"
+    mkdir -p "$p/cache/chp"
+    (cd "$p/cache/chp" && npm install --no-audit --no-fund --silent --prefix . "configurable-http-proxy@$CHP_VERSION") \
+      || die "npm could not install configurable-http-proxy@$CHP_VERSION"
+    echo "$CHP_VERSION" > "$p/cache/chp/.version"
+  fi
+  # The students' kernel: the same spec, plus where the shared pre-built folders are, which
+  # makes scripts/lossviz-kernel give each student their own (see there).
+  "$venv/bin/python" - "$p/cache/kernel/spec/kernel.json" "$venv/share/jupyter/kernels/lossviz-rust" "$p/cache/evcxr-build" \
+      "$p/src/target/release/lossviz" <<'PY'
+import json, os, sys
+spec_path, dest, builds, program = sys.argv[1:]
+spec = json.load(open(spec_path))
+spec["env"]["LOSSVIZ_SHARED_BUILDS"] = builds
+spec["env"]["LOSSVIZ_BIN"] = program
+os.makedirs(dest, exist_ok=True)
+with open(os.path.join(dest, "kernel.json"), "w") as f:
+    json.dump(spec, f, indent=2)
+PY
+  # Readable by everyone, writable by root alone.
+  chmod -R a+rX,go-w "$p/src" "$p/rust" "$p/cache"
+  say "shared set-up ready in $p ($(du -sh "$p" 2>/dev/null | cut -f1) on disk, hard links counted once)"
+}
+
+hub_secrets() {
+  local state="$HUB_PREFIX/hub"
+  mkdir -p "$state" && chmod 700 "$state"
+  local f
+  for f in jupyterhub_cookie_secret proxy_auth_token; do
+    [ -s "$state/$f" ] || (umask 077 && python3 -c 'import secrets; print(secrets.token_hex(32))' > "$state/$f")
+    chmod 600 "$state/$f"
+  done
+}
+
+run_hub() {
+  hub_parse "$@"
+  install_shared
+  hub_secrets
+  [ "$HUB_START" -eq 1 ] || { say "installed; start the hub with ./kernel-setup.sh hub (without --install-only)"; return 0; }
+  getent group "$HUB_GROUP" >/dev/null || say "no group $HUB_GROUP yet: create it (groupadd $HUB_GROUP) and add students to it (usermod -aG $HUB_GROUP NAME)"
+  say "JupyterHub on http://$HUB_IP:$HUB_PORT for the members of $HUB_GROUP ($HUB_KERNELS kernels per student, $HUB_THREADS threads per kernel)"
+  cd "$HUB_PREFIX/hub"
+  exec env LOSSVIZ_HUB_PREFIX="$HUB_PREFIX" LOSSVIZ_HUB_STATE="$HUB_PREFIX/hub" LOSSVIZ_HUB_IP="$HUB_IP" \
+    LOSSVIZ_HUB_PORT="$HUB_PORT" LOSSVIZ_HUB_GROUP="$HUB_GROUP" LOSSVIZ_HUB_ADMINS="$HUB_ADMINS" \
+    LOSSVIZ_HUB_KERNELS="$HUB_KERNELS" LOSSVIZ_HUB_THREADS="$HUB_THREADS" \
+    "$HUB_PREFIX/cache/venv/bin/jupyterhub" -f "$HUB_PREFIX/src/hub/jupyterhub_config.py"
+}
+
+# The three-student test (tests/hub/hub_test.py) on a shared set-up in a temporary prefix.
+run_hub_test() {
+  if [ "$(id -u)" -ne 0 ]; then
+    say "skipping the hub test: it makes Unix users and runs the hub as root (CI runs it as root)"
+    return 0
+  fi
+  local prefix
+  prefix="$(mktemp -d "${TMPDIR:-/tmp}/lossviz-hub-XXXXXX")"
+  TEMPORARY+=("$prefix")
+  chmod 755 "$prefix"
+  "$REPO/kernel-setup.sh" hub --prefix "$prefix" --install-only || die "the hub's shared set-up failed"
+  "$prefix/cache/venv/bin/python" "$REPO/tests/hub/hub_test.py" "$REPO" "$prefix" || die "the hub test failed"
+}
