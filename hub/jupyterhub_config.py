@@ -39,6 +39,7 @@ c.Spawner.notebook_dir = "~"
 # kernels threads fighting over the cores. OMP_NUM_THREADS sets libtorch's intra-op threads.
 c.Spawner.environment = {
     "LOSSVIZ_HUB_PREFIX": prefix,
+    "PYTHONPATH": os.path.join(prefix, "src", "hub"),
     "OMP_NUM_THREADS": str(int(env.get("LOSSVIZ_HUB_THREADS", "1"))),
     **json.loads(env.get("LOSSVIZ_HUB_EXTRA_ENV", "{}")),
 }
@@ -46,6 +47,30 @@ c.Spawner.environment = {
 # a loaded machine room.
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120
+
+if env.get("LOSSVIZ_HUB_SLURM"):
+    # Each student's JupyterLab as a Slurm job (batchspawner's SlurmSpawner) on a compute node
+    # that sees PREFIX and the homes at the same paths. The hub submits as the student with
+    # runuser (it runs as root, so no sudo rules are needed); the job's prologue makes the
+    # student's copy of the lesson, and batchspawner-singleuser tells the hub where the
+    # server listens. The compute nodes must reach the hub's API: --hub-connect-ip.
+    venv_bin = os.path.join(prefix, "cache", "venv", "bin")
+    c.JupyterHub.spawner_class = "batchspawner.SlurmSpawner"
+    c.SlurmSpawner.exec_prefix = "runuser -u {username} --"
+    # JupyterHub's own list, plus where the Slurm commands find their cluster.
+    c.Spawner.env_keep = ["PATH", "PYTHONPATH", "LANG", "LC_ALL", "JUPYTERHUB_SINGLEUSER_APP", "SLURM_CONF"]
+    c.SlurmSpawner.batchspawner_singleuser_cmd = os.path.join(venv_bin, "batchspawner-singleuser")
+    c.Spawner.cmd = [os.path.join(venv_bin, "jupyterhub-singleuser")]
+    c.SlurmSpawner.req_prologue = os.path.join(prefix, "src", "hub", "start-student") + " --prepare"
+    c.SlurmSpawner.req_srun = ""
+    c.SlurmSpawner.req_partition = env.get("LOSSVIZ_HUB_PARTITION", "")
+    c.SlurmSpawner.req_runtime = env.get("LOSSVIZ_HUB_TIME", "08:00:00")
+    c.SlurmSpawner.req_nprocs = env.get("LOSSVIZ_HUB_THREADS", "1")
+    c.JupyterHub.hub_connect_ip = env.get("LOSSVIZ_HUB_CONNECT_IP", "127.0.0.1")
+    if env.get("LOSSVIZ_HUB_CONNECT_IP"):
+        c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{env.get('LOSSVIZ_HUB_API_PORT', '8081')}"
+    # Waiting in the queue counts against the start.
+    c.Spawner.start_timeout = int(env.get("LOSSVIZ_HUB_START_TIMEOUT", "600"))
 
 test_users = [u for u in env.get("LOSSVIZ_HUB_TEST_USERS", "").split(",") if u]
 if test_users:

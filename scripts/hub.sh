@@ -15,7 +15,7 @@
 
 CHP_VERSION=5.3.0
 HUB_PREFIX=/opt/lossviz HUB_IP=127.0.0.1 HUB_PORT=8000 HUB_GROUP=lossviz-students
-HUB_KERNELS=2 HUB_THREADS=1 HUB_START=1 HUB_ADMINS=""
+HUB_KERNELS=2 HUB_THREADS=1 HUB_START=1 HUB_ADMINS="" HUB_SLURM="" HUB_PARTITION="" HUB_TIME=08:00:00 HUB_CONNECT_IP=""
 
 hub_usage() {
   cat >&2 <<'EOF'
@@ -28,6 +28,11 @@ usage: ./kernel-setup.sh hub [options]   (as root)
   --kernels-per-student N   running kernels one student may have (default 2)
   --threads-per-kernel N    libtorch threads per kernel (default 1)
   --install-only            install (or update) the shared set-up, do not start the hub
+  --slurm                   start each student's JupyterLab as a Slurm job (batchspawner), with:
+    --partition P           the partition (default: the cluster's default)
+    --time T                the job's time limit (default 08:00:00)
+    --hub-connect-ip ADDR   the hub's address as the compute nodes reach it (default 127.0.0.1,
+                            for a one-machine cluster); PREFIX and /home must be shared with them
 EOF
 }
 
@@ -42,6 +47,10 @@ hub_parse() {
       --kernels-per-student) HUB_KERNELS="${2:?}"; shift ;;
       --threads-per-kernel) HUB_THREADS="${2:?}"; shift ;;
       --install-only) HUB_START=0 ;;
+      --slurm) HUB_SLURM=1 ;;
+      --partition) HUB_PARTITION="${2:?--partition needs a name}"; shift ;;
+      --time) HUB_TIME="${2:?--time needs a limit}"; shift ;;
+      --hub-connect-ip) HUB_CONNECT_IP="${2:?--hub-connect-ip needs an address}"; shift ;;
       -h|--help) hub_usage; exit 0 ;;
       *) hub_usage; die "unknown hub option '$1'" ;;
     esac
@@ -145,11 +154,17 @@ run_hub() {
   hub_secrets
   [ "$HUB_START" -eq 1 ] || { say "installed; start the hub with ./kernel-setup.sh hub (without --install-only)"; return 0; }
   getent group "$HUB_GROUP" >/dev/null || say "no group $HUB_GROUP yet: create it (groupadd $HUB_GROUP) and add students to it (usermod -aG $HUB_GROUP NAME)"
-  say "JupyterHub on http://$HUB_IP:$HUB_PORT for the members of $HUB_GROUP ($HUB_KERNELS kernels per student, $HUB_THREADS threads per kernel)"
+  local where="on this machine"
+  if [ -n "$HUB_SLURM" ]; then
+    command -v sbatch >/dev/null || die "--slurm needs Slurm's commands (sbatch, squeue, scancel) on this machine"
+    where="as Slurm jobs${HUB_PARTITION:+ in partition $HUB_PARTITION}"
+  fi
+  say "JupyterHub on http://$HUB_IP:$HUB_PORT for the members of $HUB_GROUP, servers $where ($HUB_KERNELS kernels per student, $HUB_THREADS threads per kernel)"
   cd "$HUB_PREFIX/hub"
   exec env LOSSVIZ_HUB_PREFIX="$HUB_PREFIX" LOSSVIZ_HUB_STATE="$HUB_PREFIX/hub" LOSSVIZ_HUB_IP="$HUB_IP" \
     LOSSVIZ_HUB_PORT="$HUB_PORT" LOSSVIZ_HUB_GROUP="$HUB_GROUP" LOSSVIZ_HUB_ADMINS="$HUB_ADMINS" \
-    LOSSVIZ_HUB_KERNELS="$HUB_KERNELS" LOSSVIZ_HUB_THREADS="$HUB_THREADS" \
+    LOSSVIZ_HUB_KERNELS="$HUB_KERNELS" LOSSVIZ_HUB_THREADS="$HUB_THREADS" LOSSVIZ_HUB_SLURM="$HUB_SLURM" \
+    LOSSVIZ_HUB_PARTITION="$HUB_PARTITION" LOSSVIZ_HUB_TIME="$HUB_TIME" LOSSVIZ_HUB_CONNECT_IP="$HUB_CONNECT_IP" \
     "$HUB_PREFIX/cache/venv/bin/jupyterhub" -f "$HUB_PREFIX/src/hub/jupyterhub_config.py"
 }
 
@@ -165,4 +180,6 @@ run_hub_test() {
   chmod 755 "$prefix"
   "$REPO/kernel-setup.sh" hub --prefix "$prefix" --install-only || die "the hub's shared set-up failed"
   "$prefix/cache/venv/bin/python" "$REPO/tests/hub/hub_test.py" "$REPO" "$prefix" || die "the hub test failed"
+  # The same hub with each student's server as a Slurm job (the Slurm test installed Slurm).
+  "$REPO/tests/hub/slurm_spawner_test.sh" "$REPO" "$prefix" || die "the hub's Slurm spawner test failed"
 }

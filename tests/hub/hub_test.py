@@ -1,7 +1,7 @@
 """A class on one server: JupyterHub from `./kernel-setup.sh hub`, three real students at once.
 
 usage (as root, with the hub's virtualenv's Python):
-    PREFIX/cache/venv/bin/python tests/hub/hub_test.py REPO PREFIX
+    PREFIX/cache/venv/bin/python tests/hub/hub_test.py REPO PREFIX [--slurm]
 
 PREFIX must hold the shared set-up (`./kernel-setup.sh hub --prefix PREFIX --install-only`).
 The test makes three Unix users, starts `./kernel-setup.sh hub` on free loopback ports with
@@ -21,6 +21,11 @@ student's Jupyter server (kernels over their websocket) as JupyterLab would:
    configured one libtorch thread.
 Prints each student's memory and disk and the wall times. Every process it started, and the
 users, are removed at the end, also on failure.
+
+With --slurm (run by tests/hub/slurm_spawner_test.sh inside a one-node Slurm cluster, with
+SLURM_CONF set): one student's server is started by `./kernel-setup.sh hub --slurm` as a Slurm
+job (batchspawner's SlurmSpawner); the job must run as the student, the lesson's first cells
+(lossviz loaded, the device) must run on it, and stopping the server must end the job.
 """
 import asyncio
 import json
@@ -39,7 +44,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 REPO, PREFIX = (os.path.abspath(a) for a in sys.argv[1:3])
-STUDENTS = ["lvstudent1", "lvstudent2", "lvstudent3"]
+ON_SLURM = "--slurm" in sys.argv[3:]
+STUDENTS = ["lvslurm1"] if ON_SLURM else ["lvstudent1", "lvstudent2", "lvstudent3"]
 NOTEBOOK = "lossviz/notebooks/ja/loss_functions.ipynb"
 SMALL = {"LOSSVIZ_DATASET": "mnist", "LOSSVIZ_EPOCHS": "1", "LOSSVIZ_LIMIT": "1000"}
 CELL_TIMEOUT = 900
@@ -307,6 +313,36 @@ async def scenario():
         + f"; after logging in again {relogin_first:.1f} s")
 
 
+async def slurm_scenario():
+    user = STUDENTS[0]
+    t0 = time.monotonic()
+    await start_server(user)
+    started = time.monotonic() - t0
+    jobs = subprocess.run(["squeue", "-h", "-o", "%i %u %j %T"], capture_output=True, text=True).stdout.split("\n")
+    job = [j for j in jobs if f" {user} spawner-jupyterhub RUNNING" in j]
+    if not job:
+        raise Failed(f"no running Slurm job of {user} serves the student: squeue says {jobs}")
+    say(f"{user}'s server runs as Slurm job {job[0].split()[0]} (ready {started:.1f} s after the request)")
+    nb = (await api("GET", f"/user/{user}/api/contents/{NOTEBOOK}?content=1"))["content"]
+    code = ["".join(c["source"]) if not isinstance(c["source"], str) else c["source"] for c in nb["cells"] if c["cell_type"] == "code"]
+    kernel = await Kernel.open(user)
+    t0 = time.monotonic()
+    loaded = text_of(await kernel.run(code[0]))
+    first = time.monotonic() - t0
+    device = text_of(await kernel.run(code[1]))
+    if "lossviz loaded" not in loaded or "Use CUDA" not in device:
+        raise Failed(f"the lesson's first cells on the Slurm job printed {loaded!r} and {device!r}")
+    say(f"the lesson's first cells ran on the job: lossviz loaded in {first:.1f} s; {device.strip()}")
+    await stop_server(user)
+    for _ in range(60):
+        if not any(f" {user} " in j for j in subprocess.run(["squeue", "-h", "-o", "%i %u"], capture_output=True, text=True).stdout.split("\n")):
+            break
+        time.sleep(1)
+    else:
+        raise Failed(f"{user}'s Slurm job still runs after the server was stopped")
+    say("stopping the server ended its Slurm job")
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("the hub test makes Unix users and runs the hub as root: run it as root")
@@ -320,11 +356,13 @@ def main():
     for u in STUDENTS:
         subprocess.run(["userdel", "-r", u], capture_output=True)
         subprocess.run(["useradd", "-m", "-s", "/bin/bash", u], check=True)
+    extra = dict(SMALL, **({"SLURM_CONF": os.environ["SLURM_CONF"]} if ON_SLURM else {}))
     env = dict(os.environ, LOSSVIZ_HUB_TEST_USERS=",".join(STUDENTS), LOSSVIZ_HUB_TEST_PASSWORD=password,
                LOSSVIZ_HUB_TEST_TOKEN_FILE=token_file, LOSSVIZ_HUB_API_PORT=str(API_PORT),
-               LOSSVIZ_HUB_PROXY_API_PORT=str(PROXY_API_PORT), LOSSVIZ_HUB_EXTRA_ENV=json.dumps(SMALL))
+               LOSSVIZ_HUB_PROXY_API_PORT=str(PROXY_API_PORT), LOSSVIZ_HUB_EXTRA_ENV=json.dumps(extra))
     log = open(os.path.join(state, "hub-test.log"), "w")
-    hub = subprocess.Popen([os.path.join(REPO, "kernel-setup.sh"), "hub", "--prefix", PREFIX, "--port", str(PORT)],
+    hub = subprocess.Popen([os.path.join(REPO, "kernel-setup.sh"), "hub", "--prefix", PREFIX, "--port", str(PORT)]
+                           + (["--slurm"] if ON_SLURM else []),
                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     status = 1
     try:
@@ -340,7 +378,7 @@ def main():
             raise Failed("the hub did not answer in 10 minutes")
         say(f"hub up on {BASE}")
         asyncio.run(login_checks(password))
-        asyncio.run(scenario())
+        asyncio.run(slurm_scenario() if ON_SLURM else scenario())
         say("passed")
         status = 0
     except Failed as e:
