@@ -346,6 +346,8 @@ async def slurm_scenario():
 def main():
     if os.geteuid() != 0:
         sys.exit("the hub test makes Unix users and runs the hub as root: run it as root")
+    # A TERM (a CI timeout, Ctrl-C's cousin) still runs the clean-up below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     password = secrets.token_hex(16)
     state = os.path.join(PREFIX, "hub")
     os.makedirs(state, mode=0o700, exist_ok=True)
