@@ -74,9 +74,15 @@ install_shared() {
   if [ "$REPO" != "$p/src" ]; then
     say "copying the lesson into $p/src"
     mkdir -p "$p/src"
-    (cd "$REPO" && git ls-files -z --cached --others --exclude-standard \
-       | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-       | tar --null -T - -cf -) | tar -xf - -C "$p/src"
+    if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+      (cd "$REPO" && git ls-files -z --cached --others --exclude-standard \
+         | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+         | tar --null -T - -cf -) | tar -xf - -C "$p/src"
+    else
+      # Not a git checkout (a copy, an unpacked archive): everything but what builds make.
+      (cd "$REPO" && tar --exclude=./target --exclude=./.cargo --exclude=./out --exclude=./test-artifacts \
+         --exclude=__pycache__ --exclude=.ipynb_checkpoints -cf - .) | tar -xf - -C "$p/src"
+    fi
     # The release build and the kernel's pre-built folder, copied (cargo rewrites files in
     # them), so only lossviz itself is compiled again for its new path.
     [ -d "$p/src/target/release" ] || [ ! -d "$REPO/target/release" ] \
