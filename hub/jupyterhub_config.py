@@ -6,6 +6,7 @@
 # JupyterLab runs as their own user (LocalProcessSpawner), started by hub/start-student.
 import json
 import os
+import shlex
 
 c = get_config()  # noqa: F821 (JupyterHub defines it)
 env = os.environ
@@ -16,6 +17,10 @@ state = env["LOSSVIZ_HUB_STATE"]
 c.JupyterHub.bind_url = f"http://{env.get('LOSSVIZ_HUB_IP', '127.0.0.1')}:{env.get('LOSSVIZ_HUB_PORT', '8000')}"
 # The hub's own API and the proxy's API stay on loopback, on ports of their own.
 c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{env.get('LOSSVIZ_HUB_API_PORT', '8081')}"
+if env.get("LOSSVIZ_HUB_SSL_KEY"):
+    c.JupyterHub.ssl_key = env["LOSSVIZ_HUB_SSL_KEY"]
+    c.JupyterHub.ssl_cert = env["LOSSVIZ_HUB_SSL_CERT"]
+    c.JupyterHub.bind_url = c.JupyterHub.bind_url.replace("http://", "https://", 1)
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env.get('LOSSVIZ_HUB_PROXY_API_PORT', '8001')}"
 c.ConfigurableHTTPProxy.command = [os.path.join(prefix, "cache", "chp", "node_modules", ".bin", "configurable-http-proxy")]
 c.ConfigurableHTTPProxy.pid_file = os.path.join(state, "proxy.pid")
@@ -61,14 +66,15 @@ if env.get("LOSSVIZ_HUB_SLURM"):
     c.Spawner.env_keep = ["PATH", "PYTHONPATH", "LANG", "LC_ALL", "JUPYTERHUB_SINGLEUSER_APP", "SLURM_CONF"]
     c.SlurmSpawner.batchspawner_singleuser_cmd = os.path.join(venv_bin, "batchspawner-singleuser")
     c.Spawner.cmd = [os.path.join(venv_bin, "jupyterhub-singleuser")]
-    c.SlurmSpawner.req_prologue = os.path.join(prefix, "src", "hub", "start-student") + " --prepare"
+    c.SlurmSpawner.req_prologue = shlex.quote(os.path.join(prefix, "src", "hub", "start-student")) + " --prepare"
     c.SlurmSpawner.req_srun = ""
     c.SlurmSpawner.req_partition = env.get("LOSSVIZ_HUB_PARTITION", "")
     c.SlurmSpawner.req_runtime = env.get("LOSSVIZ_HUB_TIME", "08:00:00")
     c.SlurmSpawner.req_nprocs = env.get("LOSSVIZ_HUB_THREADS", "1")
     c.JupyterHub.hub_connect_ip = env.get("LOSSVIZ_HUB_CONNECT_IP", "127.0.0.1")
     if env.get("LOSSVIZ_HUB_CONNECT_IP"):
-        c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{env.get('LOSSVIZ_HUB_API_PORT', '8081')}"
+        # Only on the address the compute nodes use, not on every interface.
+        c.JupyterHub.hub_bind_url = f"http://{env['LOSSVIZ_HUB_CONNECT_IP']}:{env.get('LOSSVIZ_HUB_API_PORT', '8081')}"
     # Waiting in the queue counts against the start.
     c.Spawner.start_timeout = int(env.get("LOSSVIZ_HUB_START_TIMEOUT", "600"))
 

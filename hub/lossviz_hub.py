@@ -11,13 +11,22 @@ from traitlets import Integer
 
 class LimitedKernelManager(AsyncMappingKernelManager):
     max_kernels = Integer(2, config=True, help="How many kernels one student may run at once.")
+    _starting = 0
 
     async def start_kernel(self, *args, kernel_id=None, **kwargs):
-        # A kernel_id means restarting or reconnecting to a kernel already counted.
-        if kernel_id is None and len(self.list_kernel_ids()) >= self.max_kernels:
-            raise web.HTTPError(
-                403,
-                f"at most {self.max_kernels} kernels may run at once on this server; "
-                "shut one down first (Kernel menu > Shut Down All Kernels, or the Running panel)",
-            )
+        # A kernel_id means restarting or reconnecting to a kernel already counted. Kernels
+        # still starting count too (an evcxr kernel takes seconds to be listed), so opening
+        # several notebooks at once cannot pass the limit.
+        if kernel_id is None:
+            if len(self.list_kernel_ids()) + self._starting >= self.max_kernels:
+                raise web.HTTPError(
+                    403,
+                    f"at most {self.max_kernels} kernels may run at once on this server; "
+                    "shut one down first (Kernel menu > Shut Down All Kernels, or the Running panel)",
+                )
+            self._starting += 1
+            try:
+                return await super().start_kernel(*args, kernel_id=kernel_id, **kwargs)
+            finally:
+                self._starting -= 1
         return await super().start_kernel(*args, kernel_id=kernel_id, **kwargs)

@@ -16,12 +16,16 @@
 CHP_VERSION=5.3.0
 HUB_PREFIX=/opt/lossviz HUB_IP=127.0.0.1 HUB_PORT=8000 HUB_GROUP=lossviz-students
 HUB_KERNELS=2 HUB_THREADS=1 HUB_START=1 HUB_ADMINS="" HUB_SLURM="" HUB_PARTITION="" HUB_TIME=08:00:00 HUB_CONNECT_IP=""
+HUB_SSL_KEY="" HUB_SSL_CERT=""
 
 hub_usage() {
   cat >&2 <<'EOF'
 usage: ./kernel-setup.sh hub [options]   (as root)
   --prefix DIR              where the shared, read-only install goes (default /opt/lossviz)
   --ip ADDR                 where browsers reach the hub (default 127.0.0.1: this machine only)
+  --ssl-key FILE --ssl-cert FILE
+                            serve HTTPS (without them, passwords cross the network in clear
+                            text: use them, or a TLS proxy in front, whenever --ip is not loopback)
   --port N                  (default 8000)
   --group NAME              the Unix group whose members may log in (default lossviz-students)
   --admins a,b              users who may manage the hub in its admin page
@@ -41,6 +45,8 @@ hub_parse() {
     case "$1" in
       --prefix) HUB_PREFIX="${2:?--prefix needs a folder}"; shift ;;
       --ip) HUB_IP="${2:?--ip needs an address}"; shift ;;
+      --ssl-key) HUB_SSL_KEY="$(realpath "${2:?--ssl-key needs a file}")"; shift ;;
+      --ssl-cert) HUB_SSL_CERT="$(realpath "${2:?--ssl-cert needs a file}")"; shift ;;
       --port) HUB_PORT="${2:?--port needs a number}"; shift ;;
       --group) HUB_GROUP="${2:?--group needs a name}"; shift ;;
       --admins) HUB_ADMINS="${2:?--admins needs names}"; shift ;;
@@ -62,8 +68,13 @@ hub_parse() {
 }
 
 # A copy that costs no disk where it can (hard links, for files nothing rewrites in place).
+# Only root's own files are linked: the shared copy is made root's below, and a link to
+# another user's file would either hand that user the shared file or take theirs away.
 link_copy() {
-  cp -al "$1" "$2" 2>/dev/null || { rm -rf "$2"; cp -a "$1" "$2"; }
+  if [ "$(stat -c %u "$1")" = 0 ] && cp -al "$1" "$2" 2>/dev/null && [ -z "$(find "$2" ! -user root -print -quit)" ]; then
+    return 0
+  fi
+  rm -rf "$2"; cp -a "$1" "$2"
 }
 
 install_shared() {
@@ -77,11 +88,11 @@ install_shared() {
     if git -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
       (cd "$REPO" && git ls-files -z --cached --others --exclude-standard \
          | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-         | tar --null -T - -cf -) | tar -xf - -C "$p/src"
+         | tar --null -T - -cf -) | tar --no-same-owner -xf - -C "$p/src"
     else
       # Not a git checkout (a copy, an unpacked archive): everything but what builds make.
       (cd "$REPO" && tar --exclude=./target --exclude=./.cargo --exclude=./out --exclude=./test-artifacts \
-         --exclude=__pycache__ --exclude=.ipynb_checkpoints -cf - .) | tar -xf - -C "$p/src"
+         --exclude=__pycache__ --exclude=.ipynb_checkpoints -cf - .) | tar --no-same-owner -xf - -C "$p/src"
     fi
     # The release build and the kernel's pre-built folder, copied (cargo rewrites files in
     # them), so only lossviz itself is compiled again for its new path.
@@ -139,7 +150,9 @@ os.makedirs(dest, exist_ok=True)
 with open(os.path.join(dest, "kernel.json"), "w") as f:
     json.dump(spec, f, indent=2)
 PY
-  # Readable by everyone, writable by root alone.
+  # Owned by root, readable by everyone, writable by root alone: the hub (root) runs files
+  # from here, and every student runs others.
+  chown -R root:root "$p/src" "$p/rust" "$p/cache"
   chmod -R a+rX,go-w "$p/src" "$p/rust" "$p/cache"
   say "shared set-up ready in $p ($(du -sh "$p" 2>/dev/null | cut -f1) on disk, hard links counted once)"
 }
@@ -160,6 +173,12 @@ run_hub() {
   hub_secrets
   [ "$HUB_START" -eq 1 ] || { say "installed; start the hub with ./kernel-setup.sh hub (without --install-only)"; return 0; }
   getent group "$HUB_GROUP" >/dev/null || say "no group $HUB_GROUP yet: create it (groupadd $HUB_GROUP) and add students to it (usermod -aG $HUB_GROUP NAME)"
+  if [ -n "$HUB_SSL_KEY$HUB_SSL_CERT" ]; then
+    [ -f "$HUB_SSL_KEY" ] && [ -f "$HUB_SSL_CERT" ] || die "--ssl-key and --ssl-cert must both name files"
+  elif [ "$HUB_IP" != 127.0.0.1 ] && [ "$HUB_IP" != localhost ]; then
+    say "WARNING: the hub listens on $HUB_IP without HTTPS: students' passwords cross the network in clear text."
+    say "         Give --ssl-key and --ssl-cert, or put a TLS proxy in front of it."
+  fi
   local where="on this machine"
   if [ -n "$HUB_SLURM" ]; then
     command -v sbatch >/dev/null || die "--slurm needs Slurm's commands (sbatch, squeue, scancel) on this machine"
@@ -171,6 +190,7 @@ run_hub() {
     LOSSVIZ_HUB_PORT="$HUB_PORT" LOSSVIZ_HUB_GROUP="$HUB_GROUP" LOSSVIZ_HUB_ADMINS="$HUB_ADMINS" \
     LOSSVIZ_HUB_KERNELS="$HUB_KERNELS" LOSSVIZ_HUB_THREADS="$HUB_THREADS" LOSSVIZ_HUB_SLURM="$HUB_SLURM" \
     LOSSVIZ_HUB_PARTITION="$HUB_PARTITION" LOSSVIZ_HUB_TIME="$HUB_TIME" LOSSVIZ_HUB_CONNECT_IP="$HUB_CONNECT_IP" \
+    LOSSVIZ_HUB_SSL_KEY="$HUB_SSL_KEY" LOSSVIZ_HUB_SSL_CERT="$HUB_SSL_CERT" \
     "$HUB_PREFIX/cache/venv/bin/jupyterhub" -f "$HUB_PREFIX/src/hub/jupyterhub_config.py"
 }
 

@@ -50,6 +50,7 @@ NOTEBOOK = "lossviz/notebooks/ja/loss_functions.ipynb"
 SMALL = {"LOSSVIZ_DATASET": "mnist", "LOSSVIZ_EPOCHS": "1", "LOSSVIZ_LIMIT": "1000"}
 CELL_TIMEOUT = 900
 TOKEN = secrets.token_hex(32)
+MARK = "lossviz hub test"
 HEADERS = {"Authorization": f"token {TOKEN}"}
 http = AsyncHTTPClient(defaults={"request_timeout": 120})
 
@@ -408,9 +409,15 @@ def main():
     fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     os.write(fd, TOKEN.encode())
     os.close(fd)
+    # Leftovers of an earlier run of this test (marked by their comment) are removed; an
+    # account of the same name that this test did not make is never touched.
     for u in STUDENTS:
-        subprocess.run(["userdel", "-r", u], capture_output=True)
-        subprocess.run(["useradd", "-m", "-s", "/bin/bash", u], check=True)
+        try:
+            if pwd.getpwnam(u).pw_gecos != MARK:
+                sys.exit(f"[hub-test] a user {u} exists and was not made by this test: not touching it")
+            subprocess.run(["userdel", "-r", u], capture_output=True)
+        except KeyError:
+            pass
     extra = dict(SMALL, **({"SLURM_CONF": os.environ["SLURM_CONF"]} if ON_SLURM else {}))
     env = dict(os.environ, LOSSVIZ_HUB_TEST_USERS=",".join(STUDENTS), LOSSVIZ_HUB_TEST_PASSWORD=password,
                LOSSVIZ_HUB_TEST_TOKEN_FILE=token_file, LOSSVIZ_HUB_API_PORT=str(API_PORT),
@@ -421,6 +428,8 @@ def main():
                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     status = 1
     try:
+        for u in STUDENTS:
+            subprocess.run(["useradd", "-m", "-s", "/bin/bash", "-c", MARK, u], check=True)
         for _ in range(600):
             if hub.poll() is not None:
                 raise Failed(f"the hub exited ({hub.returncode})")
@@ -450,6 +459,12 @@ def main():
                 os.killpg(hub.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        # The proxy runs in a session of its own: stopped by its pid file.
+        try:
+            with open(os.path.join(state, "proxy.pid")) as f:
+                os.kill(int(f.read().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
         for u in STUDENTS:
             subprocess.run(["pkill", "-KILL", "-u", u], capture_output=True)
         time.sleep(1)
