@@ -111,6 +111,12 @@ impl RunCache {
         Ok((self.dir.join(format!("{:016x}", fnv1a(material.as_bytes()))), material))
     }
 
+    /// The entry's folder name: what names a configuration trained on this data wherever the
+    /// cache is mounted (a Slurm plan names its tasks' entries by it).
+    pub(crate) fn entry_name(config: &TrainConfig, data_identity: &str) -> Result<String> {
+        Ok(format!("{:016x}", fnv1a(Self::key_material(config, data_identity)?.as_bytes())))
+    }
+
     /// The entry's folder for this configuration and data.
     pub fn entry_dir(&self, config: &TrainConfig, data_identity: &str) -> Result<PathBuf> {
         Ok(self.entry(config, data_identity)?.0)

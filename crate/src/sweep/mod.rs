@@ -323,16 +323,20 @@ impl<'a> Sweep<'a> {
         names: Vec<String>,
         varying: Vec<String>,
     ) -> Result<SweepResult> {
+        // What the cache holds now is kept, so only the submitted configurations are read again.
+        let mut found = Vec::with_capacity(configs.len());
         let mut todo = Vec::new();
         for (config, label) in configs.iter().zip(&names) {
             match cache.load(config, identity)? {
-                Lookup::Hit(_) => {}
-                Lookup::Corrupt(why) => {
-                    (self.report)(Progress::Note(&format!("{label}: cache entry unusable ({why}); training it again")));
-                    todo.push((config, label.as_str()));
+                Lookup::Hit(hit) => {
+                    found.push(Some(hit));
+                    continue;
                 }
-                Lookup::Missing => todo.push((config, label.as_str())),
+                Lookup::Corrupt(why) => (self.report)(Progress::Note(&format!("{label}: cache entry unusable ({why}); training it again"))),
+                Lookup::Missing => {}
             }
+            found.push(None);
+            todo.push((config, label.as_str()));
         }
         let in_flight = if todo.is_empty() {
             None
@@ -343,13 +347,16 @@ impl<'a> Sweep<'a> {
             }
             Some(in_flight)
         };
-        let runs_dir = std::path::absolute(&cache.dir).map_err(|source| Error::Io { path: cache.dir.clone(), source })?;
         let (mut runs, mut missing) = (Vec::new(), Vec::new());
-        for (i, (config, label)) in configs.iter().zip(names).enumerate() {
+        for (i, ((config, label), found)) in configs.iter().zip(names).zip(found).enumerate() {
             let tag = format!("[{}/{}] {label}", i + 1, configs.len());
-            let entry = runs_dir.join(cache.entry_dir(config, identity)?.file_name().unwrap_or_default());
+            let entry = RunCache::entry_name(config, identity)?;
             let task = in_flight.as_ref().and_then(|f| f.task_for(&entry));
-            match (cache.load(config, identity)?, task) {
+            let lookup = match found {
+                Some(hit) => Lookup::Hit(hit),
+                None => cache.load(config, identity)?,
+            };
+            match (lookup, task) {
                 (Lookup::Hit(hit), Some(t)) => {
                     let note = format!(
                         "{tag}: trained by task {} of Slurm job {}: test accuracy {:.2}%",

@@ -82,12 +82,12 @@ impl Task {
 /// The tasks training what a sweep lacks: some submitted now, some already queued by an
 /// earlier run of the same sweep (or another sweep sharing the cache).
 pub(crate) struct InFlight {
-    tasks: Vec<(PathBuf, Task)>,
+    tasks: Vec<(String, Task)>,
 }
 
 impl InFlight {
-    /// The task that trains into the cache entry `entry`.
-    pub fn task_for(&self, entry: &Path) -> Option<&Task> {
+    /// The task that trains into the cache entry named `entry` ([`RunCache::entry_name`]).
+    pub fn task_for(&self, entry: &str) -> Option<&Task> {
         self.tasks.iter().find(|(e, _)| e == entry).map(|(_, t)| t)
     }
 }
@@ -203,17 +203,17 @@ fn read_plan(path: &Path) -> Result<Plan> {
     serde_json::from_slice(&bytes).map_err(|e| Error::bad_data(path, format!("not a lossviz plan: {e}")))
 }
 
-/// Finds, for each cache entry, a queued task that trains into it already.
-fn already_queued(runs_dir: &Path, entries: &[PathBuf]) -> Result<Vec<(PathBuf, Task)>> {
+/// Finds, for each cache entry (by name), a queued task that trains into it already.
+fn already_queued(runs_dir: &Path, entries: &[String]) -> Result<Vec<(String, Task)>> {
     let mut plans: std::collections::HashMap<PathBuf, Option<Plan>> = Default::default();
     let mut found = Vec::new();
     for q in queued_tasks()? {
         let Some(dir) = q.script.parent().map(Path::to_path_buf) else { continue };
         let plan = plans.entry(dir.clone()).or_insert_with(|| read_plan(&dir.join("plan.json")).ok());
         let Some(planned) = plan.as_ref().filter(|p| p.runs_dir == runs_dir).and_then(|p| p.tasks.get(q.index)) else { continue };
-        let entry = runs_dir.join(&planned.entry);
-        if entries.contains(&entry) && !found.iter().any(|(e, _)| *e == entry) {
-            found.push((entry, Task { job: q.job, index: q.index, dir }));
+        let entry = &planned.entry;
+        if entries.contains(entry) && !found.iter().any(|(e, _)| e == entry) {
+            found.push((entry.clone(), Task { job: q.job, index: q.index, dir }));
         }
     }
     Ok(found)
@@ -232,14 +232,14 @@ pub(crate) fn submit(
     std::fs::create_dir_all(&cache.dir).map_err(|source| Error::Io { path: cache.dir.clone(), source })?;
     let runs_dir = absolute(&cache.dir)?;
     let program = program(options)?;
-    let mut wanted: Vec<(&TrainConfig, &str, PathBuf)> = Vec::new();
+    let mut wanted: Vec<(&TrainConfig, &str, String)> = Vec::new();
     for &(config, label) in configs {
-        let entry = runs_dir.join(cache.entry_dir(config, identity)?.file_name().unwrap_or_default());
+        let entry = RunCache::entry_name(config, identity)?;
         if !wanted.iter().any(|t| t.2 == entry) {
             wanted.push((config, label, entry));
         }
     }
-    let entries: Vec<PathBuf> = wanted.iter().map(|t| t.2.clone()).collect();
+    let entries: Vec<String> = wanted.iter().map(|t| t.2.clone()).collect();
     let mut tasks = already_queued(&runs_dir, &entries)?;
     if !tasks.is_empty() {
         let mut jobs: Vec<&str> = tasks.iter().map(|(_, t)| t.job.as_str()).collect();
@@ -254,7 +254,7 @@ pub(crate) fn submit(
     }
     // Named by what it trains: a resubmission after a failure writes its plan in the same
     // folder, and the logs (named by job) of every attempt stay side by side.
-    let names: Vec<String> = wanted.iter().map(|t| t.2.display().to_string()).collect();
+    let names: Vec<&str> = wanted.iter().map(|t| t.2.as_str()).collect();
     let dir = runs_dir.join("slurm").join(format!("{:016x}", fnv1a(names.join("\n").as_bytes())));
     let plan = Plan {
         dataset: data.kind,
@@ -263,14 +263,7 @@ pub(crate) fn submit(
         test_samples: data.test.len(),
         data_identity: identity.to_string(),
         runs_dir: runs_dir.clone(),
-        tasks: wanted
-            .iter()
-            .map(|t| PlannedRun {
-                label: t.1.to_string(),
-                entry: t.2.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-                config: t.0.clone(),
-            })
-            .collect(),
+        tasks: wanted.iter().map(|t| PlannedRun { label: t.1.to_string(), entry: t.2.clone(), config: t.0.clone() }).collect(),
     };
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io { path: dir.clone(), source })?;
     let plan_path = dir.join("plan.json");
@@ -359,14 +352,13 @@ pub fn run_task(plan_path: &Path, index: usize) -> Result<()> {
         ));
     }
     let cache = RunCache { dir: plan.runs_dir.clone() };
-    let entry = cache.entry_dir(&task.config, &identity)?;
-    if entry.file_name().is_none_or(|n| n.to_string_lossy() != task.entry) {
+    let entry = RunCache::entry_name(&task.config, &identity)?;
+    if entry != task.entry {
         return Err(Error::bad_data(
             plan_path,
             format!(
                 "task {index} should fill cache entry {}, but this lossviz computes {}: build the same lossviz for every node",
-                task.entry,
-                entry.display()
+                task.entry, entry
             ),
         ));
     }
