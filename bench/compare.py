@@ -42,7 +42,8 @@ def main():
             r = results[side]
             print(f"run {i + 1}/{a.repeats} {side:8s} train {r['train_images_per_s']:7.0f} img/s "
                   f"({r['train_seconds']:.1f} s, acc {r['train_accuracy']:.1f}%)  eval {r['eval_images_per_s']:7.0f} img/s "
-                  f"({r['eval_seconds']:.1f} s)  peak RSS {r['peak_rss_mib']:.0f} MiB", flush=True)
+                  f"({r['eval_seconds']:.1f} s)  peak RSS {r['peak_rss_mib']:.0f} MiB"
+                  + (f"  bf16 train {r['bf16_train_images_per_s']:7.0f} img/s" if "bf16_train_images_per_s" in r else ""), flush=True)
         pairs.append(results)
 
     med = lambda side, key: statistics.median(p[side][key] for p in pairs)
@@ -58,6 +59,8 @@ def main():
         "| | PyTorch reference | lossviz | ratio (lossviz ÷ PyTorch) | target |",
         "|---|---|---|---|---|",
         f"| training, images/s | {med('pytorch', 'train_images_per_s'):.0f} | {med('lossviz', 'train_images_per_s'):.0f} | **{train_ratio:.2f}×** | ≥ 1.2× |",
+        f"| training with `precision: Bf16` (mixed), images/s | {med('pytorch', 'train_images_per_s'):.0f} | {med('lossviz', 'bf16_train_images_per_s'):.0f} | **{ratio('bf16_train_images_per_s', 'train_images_per_s'):.2f}×** | ≥ 2.2× (AMD Zen 4) |",
+        f"| bf16 vs fp32 training, one epoch: train accuracy; test accuracy | | {med('lossviz', 'bf16_train_accuracy'):.1f}% vs {med('lossviz', 'train_accuracy'):.1f}%; {med('lossviz', 'bf16_trained_test_accuracy'):.2f}% vs {med('lossviz', 'test_accuracy'):.2f}% | | |",
         f"| evaluation, images/s (PyTorch: batch 1 as the original; lossviz: batches of 100) | {med('pytorch', 'eval_images_per_s'):.0f} | {med('lossviz', 'eval_images_per_s'):.0f} | **{eval_ratio:.1f}×** | ≥ 10× |",
         f"| evaluation with `Precision::Bf16` (opt-in), images/s | | {med('lossviz', 'bf16_eval_images_per_s'):.0f} | **{ratio('bf16_eval_images_per_s', 'eval_images_per_s'):.1f}×** | ≥ 10× |",
         f"| bf16 vs fp32: test accuracy, scatter ratio, largest feature change | | {med('lossviz', 'bf16_test_accuracy'):.2f}% vs {med('lossviz', 'test_accuracy'):.2f}%; {med('lossviz', 'bf16_scatter_ratio'):.4f} vs {med('lossviz', 'fp32_scatter_ratio'):.4f}; {100 * med('lossviz', 'bf16_max_feature_change_relative'):.1f}% of the feature range | | |",

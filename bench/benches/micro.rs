@@ -14,7 +14,13 @@ fn training_step(c: &mut Criterion) {
         labels: Tensor::arange(100, (Kind::Int64, Device::Cpu)).remainder(10),
     };
     let mut group = c.benchmark_group("training step, batch 100");
-    for (name, config) in [("xent", TrainConfig::default()), ("xent+center+pc", TrainConfig::default().with_center_and_pc())] {
+    let bf16 = TrainConfig { precision: Precision::Bf16, ..TrainConfig::default() };
+    let runs = [
+        ("xent", TrainConfig::default()),
+        ("xent+center+pc", TrainConfig::default().with_center_and_pc()),
+        ("xent, bf16 mixed precision", bf16),
+    ];
+    for (name, config) in runs {
         let mut experiment = Experiment::new(config, Device::Cpu).unwrap();
         // One epoch over 100 samples at batch 100 is one step.
         group.bench_function(name, |b| b.iter(|| experiment.train_for(1, &batch, |_| {}).unwrap()));

@@ -1,5 +1,6 @@
 //! The lossviz side of `bench/run.sh`: the same work as `bench/reference.py` (one epoch of
-//! the lesson's training, then evaluation), timed, with its peak memory, as one JSON line.
+//! the lesson's training, then evaluation), timed, with its peak memory, as one JSON line;
+//! then the same epoch again in bf16 mixed precision, and bf16 inference.
 //! `lossviz-bench --help` lists its flags.
 use std::time::Instant;
 
@@ -75,6 +76,13 @@ fn main() -> Result<()> {
         let panels = [("fp32", &features), ("bf16", &bf16_features)];
         scatter_grid(&panels, &names, Normalize::EqualAspect)?.save(dir.join("fp32-vs-bf16.png"))?;
     }
+    // The same epoch from the same start, trained in bf16 mixed precision.
+    let mut mixed = Experiment::new(TrainConfig { precision: Precision::Bf16, ..experiment.config.clone() }, Device::Cpu)?;
+    let start = Instant::now();
+    mixed.train_for(1, &data.train, |_| {})?;
+    let bf16_train_s = start.elapsed().as_secs_f64();
+    let bf16_trained = mixed.evaluate(&data.test)?;
+
     let scale = features.values.iter().fold(0f32, |m, v| m.max(v.abs()));
     let worst = features.values.iter().zip(&bf16_features.values).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
 
@@ -90,6 +98,9 @@ fn main() -> Result<()> {
         "eval_images_per_s": evaluation.samples as f64 / evaluation.seconds,
         "test_accuracy": evaluation.accuracy,
         "features_seconds": features_s,
+        "bf16_train_images_per_s": data.train.len() as f64 / bf16_train_s,
+        "bf16_train_accuracy": mixed.history[0].train_accuracy,
+        "bf16_trained_test_accuracy": bf16_trained.accuracy,
         "bf16_eval_images_per_s": bf16.samples as f64 / bf16.seconds,
         "bf16_test_accuracy": bf16.accuracy,
         "bf16_max_feature_change_relative": worst / scale,

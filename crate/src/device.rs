@@ -9,6 +9,7 @@ use std::sync::Once;
 use tch::{Cuda, Device};
 
 use crate::error::{Error, Result};
+use crate::model::Precision;
 
 /// Folders where `libtorch_cuda.so` may sit: the one we were built against, then `$LIBTORCH/lib`.
 fn libtorch_dirs() -> Vec<PathBuf> {
@@ -72,12 +73,46 @@ fn parse_device(requested: &str, gpus: usize) -> Result<Device> {
     }
 }
 
-/// One line for the notebook's "Use CUDA" cell.
+/// The notebook's "Use CUDA" line, and a second one on the training precision: which one
+/// the runs use, and what this machine's hardware says about the other.
 pub fn describe(device: Device) -> String {
-    match device {
+    let first = match device {
         Device::Cuda(i) => format!("Use CUDA: true (GPU {i} of {})", Cuda::device_count()),
         _ => format!("Use CUDA: false (CPU, {} threads)", tch::get_num_threads()),
+    };
+    let precision = match Precision::from_env() {
+        Ok(Precision::Bf16) => "bf16 (mixed precision, set by LOSSVIZ_PRECISION)".to_string(),
+        Ok(Precision::Fp32) => format!("fp32 ({})", bf16_advice(device, &cpu_flags())),
+        Err(e) => format!("fp32, because {e}"),
+    };
+    format!("{first}\nTraining precision: {precision}")
+}
+
+/// What is known about bfloat16 training on this hardware (BENCHMARKS.md, "Mixed
+/// precision"), so that nobody switches it on where it was measured slower.
+fn bf16_advice(device: Device, flags: &[String]) -> &'static str {
+    let has = |f: &str| flags.iter().any(|x| x == f);
+    if device.is_cuda() {
+        "the default; LOSSVIZ_PRECISION=bf16 computes the convolutions in bfloat16, not measured on a GPU yet"
+    } else if has("amx_bf16") {
+        "the default; this CPU has AMX, which ran bfloat16 convolutions 3-4x faster in inference: LOSSVIZ_PRECISION=bf16 may pay"
+    } else if has("avx512_bf16") && has("authenticamd") {
+        "the default; on this CPU (AMD, AVX512-BF16) PyTorch's own bfloat16 training ran 2x faster: LOSSVIZ_PRECISION=bf16 may pay"
+    } else if has("avx512_bf16") {
+        "the default; bfloat16 convolutions ran 2x slower than fp32 on an Intel CPU with AVX512-BF16 but no AMX, like this one"
+    } else {
+        "the default; this CPU has no bfloat16 instructions, so bfloat16 would be slower"
     }
+}
+
+/// The CPU's feature flags and vendor from /proc/cpuinfo, lower-case (empty elsewhere).
+fn cpu_flags() -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines().find(|l| l.split(':').next().is_some_and(|k| k.trim() == name)).and_then(|l| l.split_once(':')).map(|(_, v)| v)
+    };
+    let words = field("flags").unwrap_or("").split_whitespace().chain(field("vendor_id").unwrap_or("").split_whitespace());
+    words.map(str::to_ascii_lowercase).collect()
 }
 
 #[cfg(test)]
@@ -92,5 +127,25 @@ mod tests {
         assert_eq!(parse_device("cuda:1", 2).unwrap(), Device::Cuda(1));
         assert!(parse_device("cuda", 0).unwrap_err().to_string().contains("sees 0 CUDA GPU"));
         assert!(parse_device("tpu", 0).unwrap_err().to_string().contains("LOSSVIZ_DEVICE = tpu"));
+    }
+
+    #[test]
+    fn bf16_advice_follows_the_cpu() {
+        let flags = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let amd = bf16_advice(Device::Cpu, &flags("avx512f avx512_bf16 authenticamd"));
+        let intel = bf16_advice(Device::Cpu, &flags("avx512f avx512_bf16 genuineintel"));
+        let amx = bf16_advice(Device::Cpu, &flags("avx512_bf16 amx_bf16 amx_tile genuineintel"));
+        let old = bf16_advice(Device::Cpu, &flags("avx2 fma"));
+        assert!(amd.contains("may pay") && amx.contains("may pay"), "{amd} / {amx}");
+        assert!(intel.contains("slower") && old.contains("slower"), "{intel} / {old}");
+        assert!(bf16_advice(Device::Cuda(0), &[]).contains("GPU"));
+        // The reader finds this machine's flags (every x86-64 Linux CPU has fpu and sse2).
+        if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+            let mine = cpu_flags();
+            assert!(
+                mine.iter().any(|f| f == "sse2") && mine.iter().any(|f| f.starts_with("genuine") || f.starts_with("authentic")),
+                "{mine:?}"
+            );
+        }
     }
 }

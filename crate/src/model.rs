@@ -2,9 +2,48 @@
 //! ReLU and 2x2 max-pooling, a global average pool, then `fc1` down to `hidden_dim`
 //! features and `fc2` up to the class scores. `hidden_dim = 2` is what makes the feature
 //! space drawable as a scatter plot.
-use tch::{nn, Tensor};
+use tch::{nn, Kind, Tensor};
 
 use crate::error::{Error, Result};
+
+/// The number format the convolutions compute in.
+///
+/// `Bf16` is mixed precision, what PyTorch's CPU autocast does for these layers: each
+/// convolution casts its input and its fp32 weights to bfloat16 (the cast is differentiable,
+/// so the gradients reach the fp32 weights in fp32), ReLU and pooling stay in bfloat16, and
+/// from the global average pool on (`fc1`, `fc2`, the losses, the centers, the optimisers)
+/// everything is fp32. The convolutions are almost all of the work; whether bfloat16 makes
+/// them faster depends on the CPU (BENCHMARKS.md: twice as fast on an AMD Zen 4 in PyTorch,
+/// twice as slow on an Intel Xeon with AVX512-BF16 but no AMX), so fp32 is the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    #[default]
+    Fp32,
+    Bf16,
+}
+
+impl Precision {
+    /// `LOSSVIZ_PRECISION` (`fp32` or `bf16`) when set and not empty, else fp32: how a
+    /// lecturer switches a whole class's kernels, or a student one run, without editing cells.
+    pub fn from_env() -> Result<Precision> {
+        match std::env::var("LOSSVIZ_PRECISION") {
+            Ok(v) if !v.trim().is_empty() => v.parse().map_err(|_| Error::setting("LOSSVIZ_PRECISION", &v, "expected fp32 or bf16")),
+            _ => Ok(Precision::Fp32),
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "fp32" | "float" | "f32" => Ok(Precision::Fp32),
+            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            _ => Err(Error::setting("precision", s, "expected fp32 or bf16")),
+        }
+    }
+}
 
 /// The shape of the network; the defaults are the original's.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -60,9 +99,12 @@ fn pytorch_init(fan_in: i64) -> nn::Init {
     nn::Init::Uniform { lo: -bound, up: bound }
 }
 
-/// A 5x5 convolution with padding 2 ("same" size), initialised as PyTorch does.
+/// Every convolution's padding: 2 keeps a 5x5 convolution's output the size of its input.
+const PADDING: i64 = 2;
+
+/// A 5x5 convolution with "same" padding and stride 1, initialised as PyTorch does.
 fn conv_init(fan_in: i64) -> nn::ConvConfig {
-    nn::ConvConfig { padding: 2, ws_init: pytorch_init(fan_in), bs_init: pytorch_init(fan_in), ..Default::default() }
+    nn::ConvConfig { padding: PADDING, ws_init: pytorch_init(fan_in), bs_init: pytorch_init(fan_in), ..Default::default() }
 }
 
 fn linear_init(fan_in: i64) -> nn::LinearConfig {
@@ -72,6 +114,9 @@ fn linear_init(fan_in: i64) -> nn::LinearConfig {
 #[derive(Debug)]
 pub struct Cnn {
     pub config: ModelConfig,
+    /// What the convolutions compute in (fp32 from `new`; training sets it from
+    /// `TrainConfig::precision`). The weights stay in their own kind either way.
+    pub precision: Precision,
     conv1: nn::Conv2D,
     conv2: nn::Conv2D,
     conv3: nn::Conv2D,
@@ -92,6 +137,7 @@ impl Cnn {
         let h = config.hidden_dim as i64;
         Ok(Cnn {
             config,
+            precision: Precision::Fp32,
             conv1: channels_last(nn::conv2d(vs / "conv1", c, 32, 5, conv_init(c * 25))),
             conv2: channels_last(nn::conv2d(vs / "conv2", 32, 64, 5, conv_init(32 * 25))),
             conv3: channels_last(nn::conv2d(vs / "conv3", 64, 128, 5, conv_init(64 * 25))),
@@ -118,13 +164,27 @@ impl Cnn {
                 &format!("expected {kind:?} on {device:?} (use .to_kind(Kind::{kind:?}) and .to_device(...))"),
             ));
         }
-        let h = x.apply(&self.conv1).relu().max_pool2d_default(2);
-        let h = h.apply(&self.conv2).relu().max_pool2d_default(2);
-        let h = h.apply(&self.conv3).relu().max_pool2d_default(2);
-        let h = h.mean_dim(&[2i64, 3][..], false, None);
+        let h = self.conv(x, &self.conv1).relu().max_pool2d_default(2);
+        let h = self.conv(&h, &self.conv2).relu().max_pool2d_default(2);
+        let h = self.conv(&h, &self.conv3).relu().max_pool2d_default(2);
+        // Back to the weights' kind here: the pool sums 49 values per channel, and the 2-D
+        // features the lesson draws come from fc1 in full precision.
+        let h = h.mean_dim(&[2i64, 3][..], false, Some(kind));
         let features = h.apply(&self.fc1);
         let logits = features.apply(&self.fc2);
         Ok((logits, features))
+    }
+
+    /// One convolution in `self.precision` (see [`Precision`]).
+    fn conv(&self, x: &Tensor, conv: &nn::Conv2D) -> Tensor {
+        match self.precision {
+            Precision::Fp32 => x.apply(conv),
+            Precision::Bf16 => {
+                let bf16 = |t: &Tensor| t.to_kind(Kind::BFloat16);
+                let bias = conv.bs.as_ref().map(bf16);
+                x.to_kind(Kind::BFloat16).conv2d(&bf16(&conv.ws), bias.as_ref(), [1, 1], [PADDING, PADDING], [1, 1], 1)
+            }
+        }
     }
 
     /// `fc2`'s weight `[classes, hidden_dim]` and bias `[classes]`: the map from a feature

@@ -20,7 +20,7 @@ use crate::training::{Experiment, TrainConfig, RESULTS_VERSION};
 /// 2: PyTorch's initialisation, and the cross-entropy in the history no longer the total.
 /// 3: the centers saved with the weights; per-step and test-accuracy history; the features
 /// carry `fc2` and the centers.
-const FORMAT: u32 = 3;
+pub(crate) const FORMAT: u32 = 3;
 
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = flate2::Crc::new();
@@ -101,6 +101,10 @@ impl RunCache {
         let mut settings = serde_json::to_value(config).map_err(Error::json("the settings (for the cache key)"))?;
         if let Some(map) = settings.as_object_mut() {
             map.remove("log_every");
+            // fp32 keeps the keys runs had before `precision` existed, so their entries stay valid.
+            if map.get("precision").and_then(|p| p.as_str()) == Some("fp32") {
+                map.remove("precision");
+            }
         }
         Ok(format!("format {FORMAT}; results {RESULTS_VERSION}; data {data_identity}; config {settings}"))
     }

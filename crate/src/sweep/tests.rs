@@ -3,7 +3,7 @@ use crate::data::tests::{temp_dir, write_tiny_dataset, TestDir};
 use crate::data::DatasetKind;
 use crate::losses::PcVariant;
 use crate::plot::Normalize;
-use crate::training::OptimizerKind;
+use crate::training::{OptimizerKind, Precision, RESULTS_VERSION};
 
 fn tiny(name: &str) -> (Dataset, TestDir) {
     let dir = temp_dir(name);
@@ -149,6 +149,22 @@ fn the_cache_key_ignores_how_often_progress_is_reported_but_not_the_settings() {
     assert_eq!(key(&base), key(&TrainConfig { log_every: 7, ..base.clone() }));
     assert_ne!(key(&base), key(&base.set("center.lambda", 0.5).unwrap()));
     assert_ne!(key(&base), cache.entry_dir(&base, "other data").unwrap());
+    assert_ne!(key(&base), key(&TrainConfig { precision: Precision::Bf16, ..base.clone() }));
+}
+
+#[test]
+fn fp32_runs_keep_the_cache_keys_they_had_before_the_precision_setting() {
+    // A run cached before `precision` existed was stored under the hash of its config
+    // without that field; the same config read back (serde's default: fp32) finds it.
+    let cache = RunCache { dir: PathBuf::from("runs") };
+    let base = quick().with_center();
+    let mut old = serde_json::to_value(&base).unwrap();
+    for field in ["precision", "log_every"] {
+        old.as_object_mut().unwrap().remove(field);
+    }
+    let old_material = format!("format {}; results {RESULTS_VERSION}; data data; config {old}", cache::FORMAT);
+    let old_name = format!("{:016x}", cache::fnv1a(old_material.as_bytes()));
+    assert_eq!(cache.entry_dir(&base, "data").unwrap(), PathBuf::from("runs").join(old_name));
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use crate::error::{Error, Result};
 use crate::losses::{AddedLoss, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, PcConfig};
-use crate::model::ModelConfig;
+use crate::model::{ModelConfig, Precision};
 
 /// Which optimiser updates a set of parameters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -53,6 +53,10 @@ pub struct TrainConfig {
     /// The optimiser of every loss's centers (SGD without momentum, as the original).
     #[serde(default)]
     pub center_optimizer: OptimizerKind,
+    /// What the convolutions compute in (see [`Precision`]): fp32 unless
+    /// `LOSSVIZ_PRECISION` says otherwise. Not in the original.
+    #[serde(default)]
+    pub precision: Precision,
     /// Seeds the weights, the centers and the shuffling.
     pub seed: u64,
     /// Steps between progress reports (and divergence checks, which read the loss back
@@ -74,6 +78,7 @@ impl Default for TrainConfig {
             cosface: None,
             optimizer: OptimizerKind::Sgd,
             center_optimizer: OptimizerKind::Sgd,
+            precision: Precision::from_env().unwrap_or_default(),
             seed: 0,
             log_every: 100,
         }
@@ -107,6 +112,8 @@ impl TrainConfig {
     /// Rejects settings that would crash libtorch or train nothing, naming the setting.
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
+        // The default ignored a bad value; say so here rather than train in fp32 silently.
+        Precision::from_env()?;
         if self.epochs == 0 {
             return Err(Error::setting("epochs", 0, "must be at least 1"));
         }
@@ -256,6 +263,9 @@ mod tests {
         assert_eq!(TrainConfig { center: base.center, ..c.clone() }, base, "nothing else changed");
         assert_eq!(base.set("optimizer", "adam").unwrap().optimizer, OptimizerKind::Adam);
         assert_eq!(base.set("model.hidden_dim", 3).unwrap().model.hidden_dim, 3);
+        assert_eq!(base.set("precision", "bf16").unwrap().precision, Precision::Bf16);
+        let e = "fp64".parse::<Precision>().unwrap_err().to_string();
+        assert!(e.contains("precision = fp64") && e.contains("fp32 or bf16"), "{e}");
         let v = base.set("pc", PcConfig::default()).unwrap().set("pc.variant", PcVariant::Bounded { margin: 2.0 }).unwrap();
         assert_eq!(v.pc.unwrap().variant, PcVariant::Bounded { margin: 2.0 });
 

@@ -23,6 +23,7 @@ use std::time::Instant;
 use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
 pub use crate::losses::{CenterConfig, ContrastiveCenterConfig, CosFaceConfig, PcConfig};
+pub use crate::model::Precision;
 pub use config::{OptimizerKind, TrainConfig};
 pub use progress::{print_progress, Progress};
 
@@ -206,20 +207,12 @@ pub struct Experiment {
     pub history: Vec<EpochStats>,
     /// The network's weights; `store.save(path)` keeps a trained model.
     pub store: nn::VarStore,
-    /// Number format of `evaluate` and `features` (training is always fp32).
+    /// Number format of `evaluate` and `features`. `Bf16` runs them on a bfloat16 copy of
+    /// the network: on CPUs with AVX-512 BF16 / AMX several times faster, with slightly
+    /// different features (BENCHMARKS.md measures both). Training's is `config.precision`.
     pub inference: Precision,
     optimizer: nn::Optimizer,
     losses: Vec<Aux>,
-}
-
-/// Number format for inference. `Bf16` runs a bfloat16 copy of the network: on CPUs with
-/// AVX-512 BF16 / AMX several times faster, with slightly different features (BENCHMARKS.md
-/// measures both). fp32 is the default, as in the original.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Precision {
-    #[default]
-    Fp32,
-    Bf16,
 }
 
 impl Experiment {
@@ -229,7 +222,8 @@ impl Experiment {
         let _rng = lock_global_rng();
         tch::manual_seed(config.seed as i64);
         let store = nn::VarStore::new(device);
-        let model = Cnn::new(&store.root(), config.model)?;
+        let mut model = Cnn::new(&store.root(), config.model)?;
+        model.precision = config.precision;
         let optimizer =
             build_optimizer(config.optimizer, &store, config.lr, config.momentum).context("creating the network's optimiser")?;
         let losses = config.added_losses().into_iter().map(|l| Aux::new(l, &config, device)).collect::<Result<Vec<_>>>()?;

@@ -181,6 +181,32 @@ fn bf16_inference_is_close_to_fp32_and_leaves_training_alone() {
 }
 
 #[test]
+fn bf16_training_computes_the_convolutions_in_bf16_and_learns_like_fp32() {
+    let data = synthetic(300, 7);
+    let train = |precision: Precision| {
+        let config = TrainConfig { epochs: 10, precision, ..quick(TrainConfig::default().with_center()) };
+        let mut e = Experiment::new(config, Device::Cpu).unwrap();
+        let before = e.model.forward(&data.first(20).images).unwrap().1;
+        e.train(&data, |_| {}).unwrap();
+        (e, before)
+    };
+    let ((fp32, before32), (bf16, before16)) = (train(Precision::Fp32), train(Precision::Bf16));
+    // Same seed, same weights: the first forward differs only by bfloat16's rounding.
+    let diff = (&before32 - &before16).abs().max().double_value(&[]);
+    let scale = before32.abs().max().double_value(&[]);
+    assert!(diff > 0.0, "bf16 changed nothing: were the convolutions cast?");
+    assert!(diff < 0.05 * scale, "first forward differs by {diff} at scale {scale}");
+    assert!(bf16.store.variables().values().all(|v| v.kind() == Kind::Float), "the weights stay fp32");
+    // The two runs follow one loss curve (within about 2 % per epoch here; SGD's noise at
+    // this batch size pulls them apart after about ten epochs), and it goes down.
+    let losses = |e: &Experiment| e.history.iter().map(|h| h.loss).collect::<Vec<_>>();
+    let (l32, l16) = (losses(&fp32), losses(&bf16));
+    let apart = l32.iter().zip(&l16).map(|(a, b)| (a - b).abs() / a).fold(0.0, f64::max);
+    assert!(apart < 0.1, "loss per epoch, fp32 {l32:?} vs bf16 {l16:?}");
+    assert!(l16[l16.len() - 1] < 0.7 * l16[0], "bf16 did not learn: {l16:?}");
+}
+
+#[test]
 fn the_evolution_gif_has_one_frame_per_epoch() {
     use image::AnimationDecoder;
     let data = synthetic(60, 6);
