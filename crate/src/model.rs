@@ -164,9 +164,13 @@ impl Cnn {
                 &format!("expected {kind:?} on {device:?} (use .to_kind(Kind::{kind:?}) and .to_device(...))"),
             ));
         }
-        let h = self.conv(x, &self.conv1).relu().max_pool2d_default(2);
-        let h = self.conv(&h, &self.conv2).relu().max_pool2d_default(2);
-        let h = self.conv(&h, &self.conv3).relu().max_pool2d_default(2);
+        // The original's relu-then-pool, computed as pool-then-relu: both keep the order of
+        // values, so they commute, outputs and gradients alike (a pooling window whose
+        // maximum is not positive gives 0 and no gradient either way), and ReLU and its
+        // backward then touch a quarter of the values (BENCHMARKS.md measures the step).
+        let h = self.conv(x, &self.conv1).max_pool2d_default(2).relu();
+        let h = self.conv(&h, &self.conv2).max_pool2d_default(2).relu();
+        let h = self.conv(&h, &self.conv3).max_pool2d_default(2).relu();
         // Back to the weights' kind here: the pool sums 49 values per channel, and the 2-D
         // features the lesson draws come from fc1 in full precision.
         let h = h.mean_dim(&[2i64, 3][..], false, Some(kind));

@@ -6,6 +6,9 @@ use crate::metrics::feature_metrics;
 /// direction alone, so its features spread along rays with the brightness; pulling them
 /// to their centers has something to remove.
 pub(crate) fn synthetic(n: usize, seed: i64) -> Split {
+    // Tests run at once and libtorch's generator is global: without the lock another test's
+    // draws could land between these, and the data (so the runs) would differ from run to run.
+    let _rng = lock_global_rng();
     tch::manual_seed(seed);
     let labels = Tensor::arange(n as i64, (Kind::Int64, Device::Cpu)).remainder(10);
     let images = Tensor::rand([n as i64, 1, 28, 28], (Kind::Float, Device::Cpu)) * 0.2;
@@ -135,7 +138,9 @@ fn every_optimiser_and_added_loss_trains_and_reports_its_term() {
             ..quick(TrainConfig::default().with_center())
         },
         TrainConfig { contrastive_center: Some(ContrastiveCenterConfig::default()), ..quick(TrainConfig::default()) },
-        TrainConfig { cosface: Some(CosFaceConfig::default()), ..quick(TrainConfig::default()) },
+        // At quick()'s lr 0.05 this one blows up (cross-entropy in the thousands, and on some
+        // data in the millions), which says nothing about whether it trains.
+        TrainConfig { cosface: Some(CosFaceConfig::default()), lr: 0.01, ..quick(TrainConfig::default()) },
     ];
     for config in variants {
         let mut e = Experiment::new(config.clone(), Device::Cpu).unwrap();
