@@ -46,6 +46,8 @@ c.Spawner.environment = {
     "LOSSVIZ_HUB_PREFIX": prefix,
     "PYTHONPATH": os.path.join(prefix, "src", "hub"),
     "OMP_NUM_THREADS": str(int(env.get("LOSSVIZ_HUB_THREADS", "1"))),
+    # The notebooks' training precision (LessonParams reads it); hub.sh checks the value.
+    "LOSSVIZ_PRECISION": env.get("LOSSVIZ_HUB_PRECISION", "fp32"),
     **json.loads(env.get("LOSSVIZ_HUB_EXTRA_ENV", "{}")),
 }
 # A first kernel start copies the pre-built build folder; servers start in seconds, but give

@@ -15,7 +15,7 @@
 
 CHP_VERSION=5.3.0
 HUB_PREFIX=/opt/lossviz HUB_IP=127.0.0.1 HUB_PORT=8000 HUB_GROUP=lossviz-students
-HUB_KERNELS=2 HUB_THREADS=1 HUB_START=1 HUB_ADMINS="" HUB_SLURM="" HUB_PARTITION="" HUB_TIME=08:00:00 HUB_CONNECT_IP=""
+HUB_KERNELS=2 HUB_THREADS=1 HUB_PRECISION=fp32 HUB_START=1 HUB_ADMINS="" HUB_SLURM="" HUB_PARTITION="" HUB_TIME=08:00:00 HUB_CONNECT_IP=""
 HUB_SSL_KEY="" HUB_SSL_CERT=""
 
 hub_usage() {
@@ -31,6 +31,7 @@ usage: ./kernel-setup.sh hub [options]   (as root)
   --admins a,b              users who may manage the hub in its admin page
   --kernels-per-student N   running kernels one student may have (default 2)
   --threads-per-kernel N    libtorch threads per kernel (default 1)
+  --precision fp32|bf16     the students' training precision (default fp32; README, "Mixed precision")
   --install-only            install (or update) the shared set-up, do not start the hub
   --slurm                   start each student's JupyterLab as a Slurm job (batchspawner), with:
     --partition P           the partition (default: the cluster's default)
@@ -52,6 +53,7 @@ hub_parse() {
       --admins) HUB_ADMINS="${2:?--admins needs names}"; shift ;;
       --kernels-per-student) HUB_KERNELS="${2:?}"; shift ;;
       --threads-per-kernel) HUB_THREADS="${2:?}"; shift ;;
+      --precision) HUB_PRECISION="${2:?--precision needs fp32 or bf16}"; shift ;;
       --install-only) HUB_START=0 ;;
       --slurm) HUB_SLURM=1 ;;
       --partition) HUB_PARTITION="${2:?--partition needs a name}"; shift ;;
@@ -64,6 +66,7 @@ hub_parse() {
   done
   case "$HUB_KERNELS$HUB_THREADS$HUB_PORT" in *[!0-9]*) die "--kernels-per-student, --threads-per-kernel and --port take whole numbers" ;; esac
   [ "$HUB_KERNELS" -ge 1 ] && [ "$HUB_THREADS" -ge 1 ] || die "--kernels-per-student and --threads-per-kernel must be at least 1"
+  case "$HUB_PRECISION" in fp32|bf16) ;; *) die "--precision takes fp32 or bf16, not '$HUB_PRECISION'" ;; esac
   HUB_PREFIX="$(realpath -m "$HUB_PREFIX")"
 }
 
@@ -189,6 +192,7 @@ run_hub() {
   exec env LOSSVIZ_HUB_PREFIX="$HUB_PREFIX" LOSSVIZ_HUB_STATE="$HUB_PREFIX/hub" LOSSVIZ_HUB_IP="$HUB_IP" \
     LOSSVIZ_HUB_PORT="$HUB_PORT" LOSSVIZ_HUB_GROUP="$HUB_GROUP" LOSSVIZ_HUB_ADMINS="$HUB_ADMINS" \
     LOSSVIZ_HUB_KERNELS="$HUB_KERNELS" LOSSVIZ_HUB_THREADS="$HUB_THREADS" LOSSVIZ_HUB_SLURM="$HUB_SLURM" \
+    LOSSVIZ_HUB_PRECISION="$HUB_PRECISION" \
     LOSSVIZ_HUB_PARTITION="$HUB_PARTITION" LOSSVIZ_HUB_TIME="$HUB_TIME" LOSSVIZ_HUB_CONNECT_IP="$HUB_CONNECT_IP" \
     LOSSVIZ_HUB_SSL_KEY="$HUB_SSL_KEY" LOSSVIZ_HUB_SSL_CERT="$HUB_SSL_CERT" \
     "$HUB_PREFIX/cache/venv/bin/jupyterhub" -f "$HUB_PREFIX/src/hub/jupyterhub_config.py"

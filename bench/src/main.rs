@@ -76,6 +76,8 @@ fn main() -> Result<()> {
         let panels = [("fp32", &features), ("bf16", &bf16_features)];
         scatter_grid(&panels, &names, Normalize::EqualAspect)?.save(dir.join("fp32-vs-bf16.png"))?;
     }
+    // Read before the second experiment below, so that it is this run's memory alone.
+    let peak_rss = peak_rss_mib();
     // The same epoch from the same start, trained in bf16 mixed precision.
     let mut mixed = Experiment::new(TrainConfig { precision: Precision::Bf16, ..experiment.config.clone() }, Device::Cpu)?;
     let start = Instant::now();
@@ -106,7 +108,7 @@ fn main() -> Result<()> {
         "bf16_max_feature_change_relative": worst / scale,
         "bf16_scatter_ratio": feature_metrics(&bf16_features).scatter_ratio,
         "fp32_scatter_ratio": feature_metrics(&features).scatter_ratio,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": peak_rss,
     });
     println!("{result}");
     Ok(())

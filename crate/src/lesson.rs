@@ -1,10 +1,12 @@
 //! The notebooks' parameters. They default to the original's (MNIST, 20 epochs, all
 //! samples) and can be overridden from the environment, so tests run the same notebook
-//! in minutes: `LOSSVIZ_DATASET`, `LOSSVIZ_EPOCHS`, `LOSSVIZ_LIMIT`, `LOSSVIZ_DATA`.
+//! in minutes: `LOSSVIZ_DATASET`, `LOSSVIZ_EPOCHS`, `LOSSVIZ_LIMIT`, `LOSSVIZ_DATA`, and a
+//! lecturer can switch a class to bf16 training: `LOSSVIZ_PRECISION`.
 use std::path::PathBuf;
 
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
+use crate::model::Precision;
 
 /// The run the discussion cells quote: the original's settings on all of MNIST.
 const DISCUSSED_EPOCHS: usize = 20;
@@ -23,6 +25,8 @@ pub struct LessonParams {
     pub data_dir: Option<PathBuf>,
     /// Whether `LOSSVIZ_DATASET` chose the dataset (then no fallback happens).
     pub dataset_from_env: bool,
+    /// Training's precision for the notebook's configs (fp32 unless `LOSSVIZ_PRECISION`).
+    pub precision: Precision,
 }
 
 impl LessonParams {
@@ -109,6 +113,10 @@ impl LessonParams {
             epochs: number("LOSSVIZ_EPOCHS")?.unwrap_or(epochs),
             limit: number("LOSSVIZ_LIMIT")?.or(limit),
             data_dir: get("LOSSVIZ_DATA").filter(|v| !v.is_empty()).map(PathBuf::from),
+            precision: match get("LOSSVIZ_PRECISION").filter(|v| !v.trim().is_empty()) {
+                None => Precision::Fp32,
+                Some(v) => v.parse().map_err(|_| Error::setting("LOSSVIZ_PRECISION", &v, "expected fp32 or bf16"))?,
+            },
         })
     }
 }
@@ -133,6 +141,10 @@ mod tests {
         assert!(err.contains("LOSSVIZ_EPOCHS = zero"), "{err}");
         let err = params(&[("LOSSVIZ_DATASET", "cifar")]).unwrap_err().to_string();
         assert!(err.contains("LOSSVIZ_DATASET = cifar"), "{err}");
+        let err = params(&[("LOSSVIZ_PRECISION", "fp16")]).unwrap_err().to_string();
+        assert!(err.contains("LOSSVIZ_PRECISION = fp16") && err.contains("fp32 or bf16"), "{err}");
+        assert_eq!(params(&[("LOSSVIZ_PRECISION", "bf16")]).unwrap().precision, Precision::Bf16);
+        assert_eq!(params(&[]).unwrap().precision, Precision::Fp32);
         let quick = LessonParams::from_lookup(|_| None, 5, Some(10_000)).unwrap();
         assert_eq!((quick.epochs, quick.limit), (5, Some(10_000)));
         let env = |k: &str| (k == "LOSSVIZ_LIMIT").then(|| "300".to_string());

@@ -21,7 +21,7 @@ pub use tch;
 
 pub mod prelude {
     pub use crate::data::{Dataset, DatasetKind, Split};
-    pub use crate::device::{default_device, describe};
+    pub use crate::device::{default_device, describe, describe_precision};
     pub use crate::error::{Error, Result};
     pub use crate::features::{Centers, Classifier, Features};
     pub use crate::lesson::LessonParams;

@@ -5,14 +5,14 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use lossviz::data::{locate, Dataset, DatasetKind};
-use lossviz::device::{default_device, describe};
+use lossviz::device::{default_device, describe, describe_precision};
 use lossviz::error::Result;
 use lossviz::losses::PcVariant;
 use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
 use lossviz::report::{summarize, Report};
 use lossviz::sweep::slurm::run_task;
 use lossviz::sweep::{grid, train_or_load, Axis, SlurmOptions, Sweep};
-use lossviz::training::{print_progress, Experiment, PcConfig, TrainConfig};
+use lossviz::training::{print_progress, Experiment, PcConfig, Precision, TrainConfig};
 use tch::Device;
 
 /// The lesson's experiments and sweeps from a terminal. Finished runs are kept in the run
@@ -97,6 +97,9 @@ struct Common {
     limit: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// fp32, or bf16 for mixed-precision training (README, "Mixed precision").
+    #[arg(long, default_value = "fp32")]
+    precision: Precision,
 }
 
 /// Where a sweep trains: here, or as a Slurm array job.
@@ -165,7 +168,7 @@ fn parse_axis(spec: &str) -> std::result::Result<Axis, String> {
 
 /// One of the lesson's three experiments, with the command line's epochs, seed and PC variant.
 fn experiment_config(common: &Common, run: Run, pc_variant: PcVariant) -> TrainConfig {
-    let base = TrainConfig { epochs: common.epochs, seed: common.seed, ..TrainConfig::default() };
+    let base = TrainConfig { epochs: common.epochs, seed: common.seed, precision: common.precision, ..TrainConfig::default() };
     match run {
         Run::Xent => base,
         Run::Center => base.with_center(),
@@ -178,12 +181,13 @@ fn prepare(common: &Common, out: &Path) -> Result<(Device, Dataset)> {
     let device = default_device()?;
     let data = Dataset::load(common.dataset, common.data.as_deref(), common.limit)?;
     println!(
-        "{} from {}: {} training / {} test images. {}",
+        "{} from {}: {} training / {} test images. {}\n{}",
         common.dataset,
         data.dir.display(),
         data.train.len(),
         data.test.len(),
-        describe(device)
+        describe(device),
+        describe_precision(device, common.precision)
     );
     std::fs::create_dir_all(out).map_err(|source| lossviz::error::Error::Io { path: out.to_path_buf(), source })?;
     Ok((device, data))

@@ -1,5 +1,5 @@
 //! The lesson's network: three 5x5 convolutions (32, 64, 128 channels), each followed by
-//! ReLU and 2x2 max-pooling, a global average pool, then `fc1` down to `hidden_dim`
+//! ReLU and 2x2 max-pooling (computed pool-first: see `forward_in`), a global average pool, then `fc1` down to `hidden_dim`
 //! features and `fc2` up to the class scores. `hidden_dim = 2` is what makes the feature
 //! space drawable as a scatter plot.
 use tch::{nn, Kind, Tensor};
@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 /// from the global average pool on (`fc1`, `fc2`, the losses, the centers, the optimisers)
 /// everything is fp32. The convolutions are almost all of the work; whether bfloat16 makes
 /// them faster depends on the CPU (BENCHMARKS.md: twice as fast on an AMD Zen 4 in PyTorch,
-/// twice as slow on an Intel Xeon with AVX512-BF16 but no AMX), so fp32 is the default.
+/// about half as fast on an Intel Xeon with AVX512-BF16 but no AMX), so fp32 is the default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
@@ -23,23 +23,12 @@ pub enum Precision {
     Bf16,
 }
 
-impl Precision {
-    /// `LOSSVIZ_PRECISION` (`fp32` or `bf16`) when set and not empty, else fp32: how a
-    /// lecturer switches a whole class's kernels, or a student one run, without editing cells.
-    pub fn from_env() -> Result<Precision> {
-        match std::env::var("LOSSVIZ_PRECISION") {
-            Ok(v) if !v.trim().is_empty() => v.parse().map_err(|_| Error::setting("LOSSVIZ_PRECISION", &v, "expected fp32 or bf16")),
-            _ => Ok(Precision::Fp32),
-        }
-    }
-}
-
 impl std::str::FromStr for Precision {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "fp32" | "float" | "f32" => Ok(Precision::Fp32),
-            "bf16" | "bfloat16" => Ok(Precision::Bf16),
+            "fp32" => Ok(Precision::Fp32),
+            "bf16" => Ok(Precision::Bf16),
             _ => Err(Error::setting("precision", s, "expected fp32 or bf16")),
         }
     }
@@ -100,6 +89,7 @@ fn pytorch_init(fan_in: i64) -> nn::Init {
 }
 
 /// Every convolution's padding: 2 keeps a 5x5 convolution's output the size of its input.
+/// (The bf16 path calls `conv2d` itself, with this padding and stride 1, as `conv_init` sets.)
 const PADDING: i64 = 2;
 
 /// A 5x5 convolution with "same" padding and stride 1, initialised as PyTorch does.
@@ -114,9 +104,6 @@ fn linear_init(fan_in: i64) -> nn::LinearConfig {
 #[derive(Debug)]
 pub struct Cnn {
     pub config: ModelConfig,
-    /// What the convolutions compute in (fp32 from `new`; training sets it from
-    /// `TrainConfig::precision`). The weights stay in their own kind either way.
-    pub precision: Precision,
     conv1: nn::Conv2D,
     conv2: nn::Conv2D,
     conv3: nn::Conv2D,
@@ -137,7 +124,6 @@ impl Cnn {
         let h = config.hidden_dim as i64;
         Ok(Cnn {
             config,
-            precision: Precision::Fp32,
             conv1: channels_last(nn::conv2d(vs / "conv1", c, 32, 5, conv_init(c * 25))),
             conv2: channels_last(nn::conv2d(vs / "conv2", 32, 64, 5, conv_init(32 * 25))),
             conv3: channels_last(nn::conv2d(vs / "conv3", 64, 128, 5, conv_init(64 * 25))),
@@ -148,6 +134,12 @@ impl Cnn {
 
     /// Returns `(logits, features)`: the class scores and `fc1`'s output, the point we plot.
     pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        self.forward_in(x, Precision::Fp32)
+    }
+
+    /// [`Cnn::forward`] with the convolutions in `precision` (see [`Precision`]); `Fp32`
+    /// computes in the weights' own kind.
+    pub fn forward_in(&self, x: &Tensor, precision: Precision) -> Result<(Tensor, Tensor)> {
         let size = x.size();
         if size.len() != 4 || size[1] != self.config.in_channels as i64 || size[2] < 8 || size[3] < 8 {
             return Err(Error::input(
@@ -168,27 +160,23 @@ impl Cnn {
         // values, so they commute, outputs and gradients alike (a pooling window whose
         // maximum is not positive gives 0 and no gradient either way), and ReLU and its
         // backward then touch a quarter of the values (BENCHMARKS.md measures the step).
-        let h = self.conv(x, &self.conv1).max_pool2d_default(2).relu();
-        let h = self.conv(&h, &self.conv2).max_pool2d_default(2).relu();
-        let h = self.conv(&h, &self.conv3).max_pool2d_default(2).relu();
-        // Back to the weights' kind here: the pool sums 49 values per channel, and the 2-D
-        // features the lesson draws come from fc1 in full precision.
-        let h = h.mean_dim(&[2i64, 3][..], false, Some(kind));
-        let features = h.apply(&self.fc1);
-        let logits = features.apply(&self.fc2);
-        Ok((logits, features))
-    }
-
-    /// One convolution in `self.precision` (see [`Precision`]).
-    fn conv(&self, x: &Tensor, conv: &nn::Conv2D) -> Tensor {
-        match self.precision {
+        let conv = |x: &Tensor, conv: &nn::Conv2D| match precision {
             Precision::Fp32 => x.apply(conv),
             Precision::Bf16 => {
                 let bf16 = |t: &Tensor| t.to_kind(Kind::BFloat16);
                 let bias = conv.bs.as_ref().map(bf16);
                 x.to_kind(Kind::BFloat16).conv2d(&bf16(&conv.ws), bias.as_ref(), [1, 1], [PADDING, PADDING], [1, 1], 1)
             }
-        }
+        };
+        let h = conv(x, &self.conv1).max_pool2d_default(2).relu();
+        let h = conv(&h, &self.conv2).max_pool2d_default(2).relu();
+        let h = conv(&h, &self.conv3).max_pool2d_default(2).relu();
+        // Back to the weights' kind here: the average over the last 3x3 map sums in it, and
+        // the 2-D features the lesson draws come from fc1 in full precision.
+        let h = h.mean_dim(&[2i64, 3][..], false, Some(kind));
+        let features = h.apply(&self.fc1);
+        let logits = features.apply(&self.fc2);
+        Ok((logits, features))
     }
 
     /// `fc2`'s weight `[classes, hidden_dim]` and bias `[classes]`: the map from a feature
@@ -205,6 +193,7 @@ mod tests {
 
     #[test]
     fn forward_gives_logits_and_hidden_features() {
+        let _rng = crate::training::lock_global_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let config = ModelConfig { hidden_dim: 3, ..Default::default() };
         let model = Cnn::new(&vs.root(), config).unwrap();
@@ -218,6 +207,8 @@ mod tests {
 
     #[test]
     fn every_convolution_and_its_output_is_channels_last() {
+        // Tests draw from libtorch's one global generator; see `lock_global_rng`.
+        let _rng = crate::training::lock_global_rng();
         // With one input channel a permuted copy of conv1's weights keeps NCHW strides; the
         // check on conv1 is the one that caught it.
         for in_channels in [1, 3] {
@@ -235,6 +226,7 @@ mod tests {
 
     #[test]
     fn weights_and_biases_start_as_pytorchs() {
+        let _rng = crate::training::lock_global_rng();
         // Uniform in ±1/√fan_in, biases too: every value inside the bound, and the extremes
         // near it (tch's Kaiming default would overshoot it 2.45x; zero biases fail too).
         tch::manual_seed(1);
@@ -257,6 +249,7 @@ mod tests {
 
     #[test]
     fn bad_shapes_and_zero_sizes_are_errors() {
+        let _rng = crate::training::lock_global_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let err = Cnn::new(&vs.root(), ModelConfig { hidden_dim: 0, ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("hidden_dim = 0"), "{err}");

@@ -224,6 +224,7 @@ mod tests {
 
     #[test]
     fn original_center_term_is_only_the_centers_squared_norms() {
+        let _rng = crate::training::lock_global_rng();
         tch::manual_seed(3);
         let c = Tensor::randn([10, 2], (Kind::Double, Device::Cpu)) * 3.0;
         let labels = Tensor::randint(10, [37], (Kind::Int64, Device::Cpu));

@@ -20,7 +20,7 @@ use crate::training::{Experiment, TrainConfig, RESULTS_VERSION};
 /// 2: PyTorch's initialisation, and the cross-entropy in the history no longer the total.
 /// 3: the centers saved with the weights; per-step and test-accuracy history; the features
 /// carry `fc2` and the centers.
-pub(crate) const FORMAT: u32 = 3;
+const FORMAT: u32 = 3;
 
 fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = flate2::Crc::new();

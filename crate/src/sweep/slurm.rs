@@ -367,7 +367,13 @@ pub fn run_task(plan_path: &Path, index: usize) -> Result<()> {
         return Ok(());
     }
     let device = crate::device::default_device()?;
-    println!("{}: training {} epochs; {}", task.label, task.config.epochs, crate::device::describe(device));
+    println!(
+        "{}: training {} epochs; {}\n{}",
+        task.label,
+        task.config.epochs,
+        crate::device::describe(device),
+        crate::device::describe_precision(device, task.config.precision)
+    );
     let (run, experiment) = run_experiment(&task.label, task.config.clone(), &data, device, print_progress)?;
     let weights = cache.store(&identity, &experiment, &run.report, &run.features)?;
     println!(

@@ -53,8 +53,8 @@ pub struct TrainConfig {
     /// The optimiser of every loss's centers (SGD without momentum, as the original).
     #[serde(default)]
     pub center_optimizer: OptimizerKind,
-    /// What the convolutions compute in (see [`Precision`]): fp32 unless
-    /// `LOSSVIZ_PRECISION` says otherwise. Not in the original.
+    /// What the convolutions compute in during training (see [`Precision`]); the notebooks
+    /// take it from `LOSSVIZ_PRECISION` through `LessonParams`. Not in the original.
     #[serde(default)]
     pub precision: Precision,
     /// Seeds the weights, the centers and the shuffling.
@@ -78,7 +78,7 @@ impl Default for TrainConfig {
             cosface: None,
             optimizer: OptimizerKind::Sgd,
             center_optimizer: OptimizerKind::Sgd,
-            precision: Precision::from_env().unwrap_or_default(),
+            precision: Precision::Fp32,
             seed: 0,
             log_every: 100,
         }
@@ -112,8 +112,6 @@ impl TrainConfig {
     /// Rejects settings that would crash libtorch or train nothing, naming the setting.
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
-        // The default ignored a bad value; say so here rather than train in fp32 silently.
-        Precision::from_env()?;
         if self.epochs == 0 {
             return Err(Error::setting("epochs", 0, "must be at least 1"));
         }

@@ -149,7 +149,7 @@ impl Sums {
 /// this, so experiments created at once (tests, threads) still start from their seeds.
 static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn lock_global_rng() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn lock_global_rng() -> std::sync::MutexGuard<'static, ()> {
     GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -207,9 +207,9 @@ pub struct Experiment {
     pub history: Vec<EpochStats>,
     /// The network's weights; `store.save(path)` keeps a trained model.
     pub store: nn::VarStore,
-    /// Number format of `evaluate` and `features`. `Bf16` runs them on a bfloat16 copy of
-    /// the network: on CPUs with AVX-512 BF16 / AMX several times faster, with slightly
-    /// different features (BENCHMARKS.md measures both). Training's is `config.precision`.
+    /// Number format of `evaluate` and `features`, whatever training used (that is
+    /// `config.precision`). `Bf16` runs them on a bfloat16 copy of the network: with AMX 2-4
+    /// times faster, with slightly different features (BENCHMARKS.md measures both).
     pub inference: Precision,
     optimizer: nn::Optimizer,
     losses: Vec<Aux>,
@@ -222,8 +222,7 @@ impl Experiment {
         let _rng = lock_global_rng();
         tch::manual_seed(config.seed as i64);
         let store = nn::VarStore::new(device);
-        let mut model = Cnn::new(&store.root(), config.model)?;
-        model.precision = config.precision;
+        let model = Cnn::new(&store.root(), config.model)?;
         let optimizer =
             build_optimizer(config.optimizer, &store, config.lr, config.momentum).context("creating the network's optimiser")?;
         let losses = config.added_losses().into_iter().map(|l| Aux::new(l, &config, device)).collect::<Result<Vec<_>>>()?;
@@ -370,7 +369,7 @@ impl Experiment {
 
     /// One optimisation step. Returns this batch's contribution to the running sums.
     fn step(&mut self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
-        let (logits, features) = self.model.forward(x)?;
+        let (logits, features) = self.model.forward_in(x, self.config.precision)?;
         let xent = cross_entropy(&logits, y, tch::Reduction::Mean)?;
         let batch = y.size()[0] as f64;
         let layout = self.sums();

@@ -191,7 +191,7 @@ fn bf16_training_computes_the_convolutions_in_bf16_and_learns_like_fp32() {
     let train = |precision: Precision| {
         let config = TrainConfig { epochs: 10, precision, ..quick(TrainConfig::default().with_center()) };
         let mut e = Experiment::new(config, Device::Cpu).unwrap();
-        let before = e.model.forward(&data.first(20).images).unwrap().1;
+        let before = e.model.forward_in(&data.first(20).images, precision).unwrap().1;
         e.train(&data, |_| {}).unwrap();
         (e, before)
     };
@@ -209,6 +209,14 @@ fn bf16_training_computes_the_convolutions_in_bf16_and_learns_like_fp32() {
     let apart = l32.iter().zip(&l16).map(|(a, b)| (a - b).abs() / a).fold(0.0, f64::max);
     assert!(apart < 0.1, "loss per epoch, fp32 {l32:?} vs bf16 {l16:?}");
     assert!(l16[l16.len() - 1] < 0.7 * l16[0], "bf16 did not learn: {l16:?}");
+    // Evaluation follows `inference`, not the training precision: fp32 unless asked.
+    let mut bf16 = bf16;
+    let fp32_eval = bf16.features(&data).unwrap();
+    bf16.inference = Precision::Bf16;
+    let bf16_eval = bf16.features(&data).unwrap();
+    assert_ne!(fp32_eval.values, bf16_eval.values, "inference = Bf16 changed nothing");
+    let reference = bf16.model.forward(&data.images).unwrap().1;
+    assert_eq!(fp32_eval.values, Vec::<f32>::try_from(&reference.flatten(0, -1)).unwrap(), "fp32 evaluation of a bf16-trained run");
 }
 
 #[test]
