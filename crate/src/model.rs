@@ -1,6 +1,6 @@
 //! The lesson's network: three 5x5 convolutions (32, 64, 128 channels), each followed by
-//! ReLU and 2x2 max-pooling (computed pool-first: see `forward_in`), a global average pool, then `fc1` down to `hidden_dim`
-//! features and `fc2` up to the class scores. `hidden_dim = 2` is what makes the feature
+//! ReLU and 2x2 max-pooling (computed pool-first: see `forward_in`), a global average pool,
+//! then `fc1` down to `hidden_dim` features and `fc2` up to the class scores. `hidden_dim = 2` is what makes the feature
 //! space drawable as a scatter plot.
 use tch::{nn, Kind, Tensor};
 
@@ -156,10 +156,6 @@ impl Cnn {
                 &format!("expected {kind:?} on {device:?} (use .to_kind(Kind::{kind:?}) and .to_device(...))"),
             ));
         }
-        // The original's relu-then-pool, computed as pool-then-relu: both keep the order of
-        // values, so they commute, outputs and gradients alike (a pooling window whose
-        // maximum is not positive gives 0 and no gradient either way), and ReLU and its
-        // backward then touch a quarter of the values (BENCHMARKS.md measures the step).
         let conv = |x: &Tensor, conv: &nn::Conv2D| match precision {
             Precision::Fp32 => x.apply(conv),
             Precision::Bf16 => {
@@ -168,6 +164,10 @@ impl Cnn {
                 x.to_kind(Kind::BFloat16).conv2d(&bf16(&conv.ws), bias.as_ref(), [1, 1], [PADDING, PADDING], [1, 1], 1)
             }
         };
+        // The original's relu-then-pool, computed as pool-then-relu: both keep the order of
+        // values, so they commute, outputs and gradients alike (a pooling window whose
+        // maximum is not positive gives 0 and no gradient either way), and ReLU and its
+        // backward then touch a quarter of the values (BENCHMARKS.md measures the step).
         let h = conv(x, &self.conv1).max_pool2d_default(2).relu();
         let h = conv(&h, &self.conv2).max_pool2d_default(2).relu();
         let h = conv(&h, &self.conv3).max_pool2d_default(2).relu();
