@@ -11,7 +11,7 @@ FROM debian:bookworm
 
 RUN apt-get update && apt-get install -y --no-install-recommends \
       ca-certificates curl git build-essential pkg-config python3 python3-venv patchelf mold \
-      dataset-fashion-mnist util-linux \
+      dataset-fashion-mnist fonts-ipaexfont-gothic util-linux \
     && rm -rf /var/lib/apt/lists/*
 RUN useradd -m -u 1000 -s /bin/bash jovyan && mkdir -p /opt/lossviz && chown jovyan /opt/lossviz
 

@@ -191,12 +191,20 @@ build_crate() {
   "$REPO/target/release/lossviz" self-check || die "libtorch did not load; remove $LIBTORCH_DIR and rerun"
 }
 
+# The figures' Japanese font (IPAex Gothic, IPA Font License v1.0), which lossviz reads from
+# its file; without it Japanese in the figures shows as empty boxes.
+install_font() {
+  [ -f /usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf ] || apt_install fonts-ipaexfont-gothic \
+    || say "could not install fonts-ipaexfont-gothic: Japanese text in the figures will show as boxes (LOSSVIZ_FONT=<a .ttf with Japanese> fixes it)"
+}
+
 install_core() {
   phase libtorch
   if [ "$FLAVOUR" = cuda ]; then install_libtorch_cuda; else install_libtorch_cpu; fi
   write_cargo_config
   phase data
   install_data
+  install_font
   phase "crate build"
   build_crate
 }

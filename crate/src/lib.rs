@@ -28,7 +28,9 @@ pub mod prelude {
     pub use crate::losses::{CenterLoss, ClassLoss, ContrastiveCenterLoss, CosFaceLoss, PcLoss, PcVariant};
     pub use crate::metrics::{feature_metrics, FeatureMetrics};
     pub use crate::model::{Cnn, ModelConfig};
-    pub use crate::plot::{animation, curves, projections, scatter, scatter_grid, Animation, Figure, Normalize, Style};
+    pub use crate::plot::{
+        animation, curves, projections, scatter, scatter_grid, set_figure_language, Animation, Figure, Language, Normalize, Style,
+    };
     pub use crate::sweep::{grid, train_or_load, Axis, SlurmOptions, Sweep, SweepResult};
     pub use crate::training::{
         print_progress, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, EpochStats, Evaluation, Experiment, OptimizerKind, PcConfig,

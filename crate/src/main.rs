@@ -209,7 +209,7 @@ fn compare(common: &Common, out: &Path, runs: &[Run], pc_variant: PcVariant) -> 
         let r = &run.report;
         println!(
             "{name}: test accuracy {:.2}%, scatter_ratio {:.4}, nearest-center accuracy {:.2}%, silhouette {:.3}",
-            r.test_accuracy, r.metrics.scatter_ratio, r.metrics.nearest_center_accuracy, r.metrics.silhouette
+            r.test_accuracy, r.metrics.scatter_ratio, r.metrics.nearest_mean_accuracy, r.metrics.silhouette
         );
         scatter(&run.features, &names, title, Normalize::PerAxis)?.save(out.join(format!("{name}.png")))?;
         // What the network decides, and where the centers are, on axes that keep shapes.
@@ -283,6 +283,7 @@ fn self_check() -> Result<()> {
     match value {
         Ok(14.0) => {
             println!("libtorch OK: {}", describe(device));
+            println!("{}", lossviz::plot::describe_font());
             Ok(())
         }
         Ok(other) => Err(lossviz::error::Error::Torch {

@@ -1,6 +1,7 @@
 //! Numbers for what the scatter plots show, so runs can be compared without squinting.
-//! All are computed from the features and the true labels alone; "class center" here is
-//! the mean feature of a class, not a loss's learned center.
+//! All are computed from the features and the true labels alone, around each class's mean
+//! feature (its "class mean"), never around a loss's learned centers, so they compare runs
+//! with and without centers alike.
 use crate::features::Features;
 
 /// JSON has no NaN (serde_json writes it as `null`): read `null` back as NaN, so that a run
@@ -10,6 +11,8 @@ fn nan_from_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error
     Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
+/// Each field is also read under its earlier name (`alias`), so run-cache entries written
+/// with those names load instead of being trained again.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FeatureMetrics {
     /// tr(S_w) / tr(S_b): within-class scatter (mean squared distance of a point to its
@@ -19,16 +22,16 @@ pub struct FeatureMetrics {
     #[serde(deserialize_with = "nan_from_null")]
     pub scatter_ratio: f64,
     /// Percent of points whose nearest class mean is their own class's.
-    #[serde(deserialize_with = "nan_from_null")]
-    pub nearest_center_accuracy: f64,
+    #[serde(deserialize_with = "nan_from_null", alias = "nearest_center_accuracy")]
+    pub nearest_mean_accuracy: f64,
     /// Mean Euclidean distance from a point to its class mean.
-    #[serde(deserialize_with = "nan_from_null")]
-    pub mean_distance_to_center: f64,
+    #[serde(deserialize_with = "nan_from_null", alias = "mean_distance_to_center")]
+    pub mean_distance_to_own_mean: f64,
     /// Smallest and mean distance between two class means.
-    #[serde(deserialize_with = "nan_from_null")]
-    pub min_center_distance: f64,
-    #[serde(deserialize_with = "nan_from_null")]
-    pub mean_center_distance: f64,
+    #[serde(deserialize_with = "nan_from_null", alias = "min_center_distance")]
+    pub min_distance_between_means: f64,
+    #[serde(deserialize_with = "nan_from_null", alias = "mean_center_distance")]
+    pub mean_distance_between_means: f64,
     /// Mean silhouette in [-1, 1] over an evenly spaced sample of at most
     /// [`SILHOUETTE_SAMPLE`] points (it costs O(n^2)).
     #[serde(deserialize_with = "nan_from_null")]
@@ -79,17 +82,17 @@ pub fn feature_metrics(f: &Features) -> FeatureMetrics {
             pair_distances.push(distance(&means[a].1, &means[b].1));
         }
     }
-    let (min_center_distance, mean_center_distance) = if pair_distances.is_empty() {
+    let (min_distance_between_means, mean_distance_between_means) = if pair_distances.is_empty() {
         (f64::NAN, f64::NAN)
     } else {
         (pair_distances.iter().cloned().fold(f64::INFINITY, f64::min), pair_distances.iter().sum::<f64>() / pair_distances.len() as f64)
     };
     FeatureMetrics {
         scatter_ratio: (within / n) / between,
-        nearest_center_accuracy: 100.0 * nearest_ok as f64 / n,
-        mean_distance_to_center: to_center / n,
-        min_center_distance,
-        mean_center_distance,
+        nearest_mean_accuracy: 100.0 * nearest_ok as f64 / n,
+        mean_distance_to_own_mean: to_center / n,
+        min_distance_between_means,
+        mean_distance_between_means,
         silhouette: silhouette(f),
     }
 }
@@ -149,16 +152,16 @@ mod tests {
         let m = feature_metrics(&four_corners(1.0));
         // S_w = 1 (every point at distance 1), S_b = |(10,10)|^2 = 200.
         assert!((m.scatter_ratio - 1.0 / 200.0).abs() < 1e-12, "{m:?}");
-        assert_eq!(m.nearest_center_accuracy, 100.0);
-        assert!((m.mean_distance_to_center - 1.0).abs() < 1e-12);
-        assert!((m.min_center_distance - 20.0).abs() < 1e-12);
+        assert_eq!(m.nearest_mean_accuracy, 100.0);
+        assert!((m.mean_distance_to_own_mean - 1.0).abs() < 1e-12);
+        assert!((m.min_distance_between_means - 20.0).abs() < 1e-12);
         let mean = (4.0 * 20.0 + 2.0 * 20.0 * 2f64.sqrt()) / 6.0;
-        assert!((m.mean_center_distance - mean).abs() < 1e-9);
+        assert!((m.mean_distance_between_means - mean).abs() < 1e-9);
         assert!(m.silhouette > 0.9, "{m:?}");
         // Scaling the space changes distances but not the ratio.
         let scaled = feature_metrics(&four_corners(3.0));
         assert!((scaled.scatter_ratio - m.scatter_ratio).abs() < 1e-12);
-        assert!((scaled.min_center_distance - 60.0).abs() < 1e-9);
+        assert!((scaled.min_distance_between_means - 60.0).abs() < 1e-9);
     }
 
     #[test]
@@ -175,7 +178,7 @@ mod tests {
         let f = features(&[(3.0, 3.0, 0), (3.0, 3.0, 0), (3.0, 3.0, 1), (3.0, 3.0, 1)]);
         let m = feature_metrics(&f);
         assert_eq!(m.silhouette, 0.0);
-        assert_eq!(m.min_center_distance, 0.0);
+        assert_eq!(m.min_distance_between_means, 0.0);
     }
 
     #[test]
@@ -197,6 +200,6 @@ mod tests {
         let m = feature_metrics(&features(&pts));
         assert!(m.silhouette < 0.05, "{m:?}");
         assert!(m.scatter_ratio > 10.0, "{m:?}");
-        assert!(m.nearest_center_accuracy < 80.0, "{m:?}");
+        assert!(m.nearest_mean_accuracy < 80.0, "{m:?}");
     }
 }

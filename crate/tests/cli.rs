@@ -174,10 +174,10 @@ fn compare_writes_every_file_and_repeats_itself_exactly() {
         assert!(r["eval_seconds"].as_f64().unwrap() >= 0.0);
         for key in [
             "scatter_ratio",
-            "nearest_center_accuracy",
-            "mean_distance_to_center",
-            "min_center_distance",
-            "mean_center_distance",
+            "nearest_mean_accuracy",
+            "mean_distance_to_own_mean",
+            "min_distance_between_means",
+            "mean_distance_between_means",
             "silhouette",
         ] {
             assert!(r["metrics"][key].is_number(), "{key} missing in {}", r["metrics"]);

@@ -10,7 +10,7 @@ use tch::{nn, Tensor};
 
 use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
 use crate::error::{Result, TorchContext};
-use crate::training::config::{positive, weight};
+use crate::training::config::non_negative;
 
 #[derive(Debug)]
 pub struct CenterLoss {
@@ -43,7 +43,8 @@ impl ClassLoss for CenterLoss {
     }
 }
 
-/// Center Loss on: its weight in the total loss and its centers' own learning rate.
+/// Center Loss on: its weight in the total loss and its centers' own learning rate; `lr: 0.0`
+/// keeps the centers where they start, which is what the original's training did.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CenterConfig {
     pub lambda: f64,
@@ -70,8 +71,8 @@ impl AddedLoss for CenterConfig {
         Some("Center Loss")
     }
     fn validate(&self) -> Result<()> {
-        weight("center.lambda", self.lambda)?;
-        positive("center.lr", self.lr)
+        non_negative("center.lambda", self.lambda)?;
+        non_negative("center.lr", self.lr)
     }
     fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss> {
         Box::new(CenterLoss::new(vs, num_classes, feature_dim))

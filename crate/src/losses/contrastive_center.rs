@@ -11,7 +11,7 @@ use tch::{nn, Tensor};
 
 use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
 use crate::error::{Result, TorchContext};
-use crate::training::config::{positive, weight};
+use crate::training::config::{non_negative, positive};
 
 #[derive(Debug)]
 pub struct ContrastiveCenterLoss {
@@ -75,7 +75,7 @@ impl AddedLoss for ContrastiveCenterConfig {
         Some("contrastive-center")
     }
     fn validate(&self) -> Result<()> {
-        weight("contrastive_center.lambda", self.lambda)?;
+        non_negative("contrastive_center.lambda", self.lambda)?;
         positive("contrastive_center.lr", self.lr)?;
         positive("contrastive_center.delta", self.delta)
     }

@@ -14,7 +14,7 @@ use tch::{nn, Tensor};
 
 use super::{check_inputs, class_mask, AddedLoss, ClassLoss};
 use crate::error::{Result, TorchContext};
-use crate::training::config::{positive, weight};
+use crate::training::config::{non_negative, positive};
 
 #[derive(Debug)]
 pub struct CosFaceLoss {
@@ -88,10 +88,10 @@ impl AddedLoss for CosFaceConfig {
         None
     }
     fn validate(&self) -> Result<()> {
-        weight("cosface.lambda", self.lambda)?;
+        non_negative("cosface.lambda", self.lambda)?;
         positive("cosface.lr", self.lr)?;
         positive("cosface.scale", self.scale)?;
-        weight("cosface.margin", self.margin)
+        non_negative("cosface.margin", self.margin)
     }
     fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss> {
         Box::new(CosFaceLoss::new(vs, num_classes, feature_dim, self.scale, self.margin))

@@ -27,7 +27,7 @@ use tch::{nn, Tensor};
 
 use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
 use crate::error::{Error, Result, TorchContext};
-use crate::training::config::{positive, weight};
+use crate::training::config::non_negative;
 
 /// Written as `"original"` or `{"bounded": {"margin": m}}`; read from those or from the text
 /// [`FromStr`] takes (`"bounded:5"`), so `set("pc.variant", "bounded:5")` and the command
@@ -145,8 +145,9 @@ fn spread_term(centers: &Tensor, cap: f64) -> Result<Tensor> {
         .context("computing the bounded PC loss's center term")
 }
 
-/// PC Loss on: its weight (subtracted from the total), its centers' learning rate, and
-/// which formula (see [`PcVariant`]).
+/// PC Loss on: its weight (subtracted from the total), its centers' learning rate (`0.0`
+/// keeps them where they start, as the original's training did), and which formula (see
+/// [`PcVariant`]).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PcConfig {
     pub lambda: f64,
@@ -175,8 +176,8 @@ impl AddedLoss for PcConfig {
         Some("PC Loss")
     }
     fn validate(&self) -> Result<()> {
-        weight("pc.lambda", self.lambda)?;
-        positive("pc.lr", self.lr)
+        non_negative("pc.lambda", self.lambda)?;
+        non_negative("pc.lr", self.lr)
     }
     fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss> {
         Box::new(PcLoss::new(vs, num_classes, feature_dim, self.variant))

@@ -2,6 +2,7 @@
 //! epoch, every frame on the same axes so movement is real movement, not rescaling.
 use std::path::Path;
 
+use super::language::{epoch_title, language};
 use super::scatter::{draw_panels, fit_all, Panel};
 use super::{evcxr_show, tint, Style, TAB10};
 use crate::error::{Error, Result};
@@ -67,7 +68,7 @@ pub fn animation(snapshots: &[Snapshot], class_names: &[&str], title: &str, styl
     }
     let panels = snapshots
         .iter()
-        .map(|s| Panel::of(&format!("{title}: epoch {}", s.epoch + 1), &s.features, (0, 1), style))
+        .map(|s| Panel::of(&epoch_title(language(), title, s.epoch + 1), &s.features, (0, 1), style))
         .collect::<Result<Vec<_>>>()?;
     let axes = fit_all(&panels, style.normalize);
     // Frames as palette indices (a byte per pixel), then one encoder over all of them.

@@ -4,6 +4,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::language::{language, term_title, Words};
 use super::{plot_err, Figure, FONT, TAB10};
 use crate::error::{Error, Result};
 use crate::training::{term, EpochStats, StepStats};
@@ -57,7 +58,7 @@ pub fn curves(runs: &[(&str, &[EpochStats])]) -> Result<Figure> {
     }
     let epochs = runs.iter().map(|(_, h)| h.len()).max().unwrap_or(1);
     let xent = runs.iter().enumerate().map(|(run, (_, h))| Series { run, points: points(h, &|s| s.xent) }).collect();
-    let mut panels = vec![Panel { title: "training cross-entropy".into(), lines: xent, dots: Vec::new(), loss: true }];
+    let mut panels = vec![Panel { title: Words::TrainingXent.text().into(), lines: xent, dots: Vec::new(), loss: true }];
     // Each added loss's term on a panel of its own, for the runs that have it, so that PC
     // Loss's growth is not flattened by cross-entropy.
     let mut terms: Vec<&str> = Vec::new();
@@ -74,14 +75,14 @@ pub fn curves(runs: &[(&str, &[EpochStats])]) -> Result<Figure> {
             .filter(|(_, (_, h))| has(h))
             .map(|(run, (_, h))| Series { run, points: points(h, &|s| term(&s.terms, name)) })
             .collect();
-        panels.push(Panel { title: format!("{name} term"), lines, dots: Vec::new(), loss: true });
+        panels.push(Panel { title: term_title(language(), name), lines, dots: Vec::new(), loss: true });
     }
     let tested = |(run, (_, h)): (usize, &(&str, &[EpochStats]))| Series {
         run,
         points: h.iter().filter_map(|e| e.test_accuracy.map(|a| (e.epoch as f64 + 1.0, a))).collect(),
     };
     panels.push(Panel {
-        title: "accuracy (%): training (lines), test (dots)".into(),
+        title: Words::Accuracy.text().into(),
         lines: runs.iter().enumerate().map(|(run, (_, h))| Series { run, points: points(h, &|s| s.accuracy) }).collect(),
         dots: runs.iter().enumerate().map(tested).collect(),
         loss: false,
@@ -96,7 +97,7 @@ pub fn curves(runs: &[(&str, &[EpochStats])]) -> Result<Figure> {
             let (lo, hi) = values.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
             let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
             if panel.loss && lo > 0.0 && hi / lo >= 10.0 {
-                let title = format!("{} (log scale)", panel.title);
+                let title = format!("{}{}", panel.title, Words::LogScale.text());
                 draw_panel(&area, panel, &title, &names, epochs, (lo / 1.15..hi * 1.15).log_scale(), &significant)?;
             } else {
                 let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-6);
@@ -133,7 +134,7 @@ where
         .disable_x_mesh()
         .light_line_style(WHITE)
         .x_labels(0)
-        .x_desc("epoch")
+        .x_desc(Words::Epoch.text())
         .y_label_formatter(y_label)
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 13))

@@ -1,17 +1,21 @@
 //! Figures as PNG bytes: the lesson's per-class scatter, a grid of them, and training
-//! curves. Drawn with plotters into memory and encoded with `image`; text uses DejaVu Sans
-//! embedded in the binary, so nothing depends on the machine's fonts.
+//! curves. Drawn with plotters into memory and encoded with `image`; their text is in the
+//! notebook's language (`language`) and font (`font`).
 mod animation;
 mod curves;
+mod font;
+mod language;
 mod scatter;
 
 use std::path::Path;
-use std::sync::Once;
 
 use plotters::prelude::*;
 
 pub use animation::{animation, Animation};
 pub use curves::curves;
+pub use font::{describe_font, missing_glyphs};
+pub(crate) use language::Words;
+pub use language::{set_figure_language, Language};
 pub use scatter::{projections, scatter, scatter_grid, Normalize, Style};
 
 use crate::error::{Error, Result};
@@ -31,15 +35,6 @@ pub const TAB10: [RGBColor; 10] = [
 ];
 
 const FONT: &str = "sans-serif";
-
-/// plotters' `ab_glyph` backend knows no fonts until one is registered.
-fn register_font() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // DejaVu Sans is a valid font; this cannot fail for the bytes we ship.
-        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
-    });
-}
 
 /// A rendered figure. In a notebook, a cell ending with a `Figure` shows the image.
 #[derive(Clone)]
@@ -89,7 +84,7 @@ pub(crate) fn draw_rgb(
     height: u32,
     draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> std::result::Result<(), String>,
 ) -> Result<image::RgbImage> {
-    register_font();
+    font::register();
     let mut rgb = vec![255u8; (width * height * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
@@ -170,7 +165,7 @@ pub(crate) fn draw_legend(
         let y = below + 44 * i as i32;
         marker.draw(area, (14, y), RGBColor(0xc0, 0xc0, 0xc0))?;
         area.draw(&Text::new(loss.to_string(), (30, y - 16), (FONT, 14).into_font())).map_err(plot_err)?;
-        area.draw(&Text::new("centers", (30, y + 1), (FONT, 14).into_font())).map_err(plot_err)?;
+        area.draw(&Text::new(language::Words::Centers.text(), (30, y + 1), (FONT, 14).into_font())).map_err(plot_err)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ use plotters::prelude::*;
 
 use image::RgbImage;
 
+use super::language::{centers_off_plot, dims_title, language, Words};
 use super::{draw_legend, draw_rgb, plot_err, tint, Figure, Marker, FONT, TAB10};
 use crate::error::{Error, Result};
 use crate::features::{Classifier, Features};
@@ -62,8 +63,8 @@ impl Normalize {
 
     fn caption(self) -> &'static str {
         match self {
-            Normalize::PerAxis => "axes: x, y min-max scaled separately (as the original)",
-            Normalize::EqualAspect => "axes: equal scale (shapes preserved)",
+            Normalize::PerAxis => Words::AxesPerAxis.text(),
+            Normalize::EqualAspect => Words::AxesEqual.text(),
         }
     }
 
@@ -234,13 +235,13 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel, axes: &Ax
     }
     let mut caption = axes.normalize.caption().to_string();
     if matches!(&panel.regions, Some((_, _, base)) if base.len() > 2) {
-        caption.push_str("; regions: other dims at the mean of the class means");
+        caption.push_str(Words::RegionsAtMean.text());
     }
     // Centers pushed far out (PC Loss) are not drawn, but said.
     for (loss, centers) in &panel.centers {
         let off = centers.iter().filter(|&&c| !axes.contains(axes.map(c))).count();
         if off > 0 {
-            caption.push_str(&format!("; {off} {loss} centers off the plot"));
+            caption.push_str(&centers_off_plot(language(), off, loss));
         }
     }
     chart
@@ -365,7 +366,7 @@ pub fn projections(f: &Features, class_names: &[&str], title: &str, style: impl 
     let pairs: Vec<(usize, usize)> = (0..f.dim).flat_map(|a| (a + 1..f.dim).map(move |b| (a, b))).collect();
     let panels = pairs
         .iter()
-        .map(|&(a, b)| Panel::of(&format!("{title}: dims {} and {}", a + 1, b + 1), f, (a, b), style))
+        .map(|&(a, b)| Panel::of(&dims_title(language(), title, a + 1, b + 1), f, (a, b), style))
         .collect::<Result<Vec<_>>>()?;
     Figure::from_rgb(&draw_panels(&panels, class_names, style.normalize, None)?.0)
 }

@@ -26,7 +26,7 @@ pub use table::Table;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::plot::{curves, scatter_grid, Figure, Style};
+use crate::plot::{curves, scatter_grid, Figure, Style, Words};
 use crate::report::{run_experiment, summarize, Run};
 use crate::training::{print_progress, EpochStats, Experiment, Progress, TrainConfig};
 
@@ -113,9 +113,9 @@ pub fn labels(configs: &[TrainConfig]) -> (Vec<String>, Vec<String>) {
             if !parts.is_empty() {
                 parts.join(", ")
             } else if varying.iter().any(switched) {
-                "cross-entropy only".to_string()
+                Words::CrossEntropyOnly.text().to_string()
             } else {
-                "base settings".to_string()
+                Words::BaseSettings.text().to_string()
             }
         })
         .collect();
@@ -152,10 +152,14 @@ fn train_or_load_in(
             experiment.history = hit.report.history.clone();
             let dir = cache.entry_dir(&experiment.config, &identity)?;
             progress(Progress::Note(&format!(
-                "loaded from the cache (trained earlier in {:.1} s; {})",
+                "loaded from the cache (trained earlier in {:.1} s; {}); its training log:",
                 hit.report.train_seconds(),
                 dir.display()
             )));
+            // The lesson's discussion reads the per-epoch log, so a loaded run shows it too.
+            for stats in &experiment.history {
+                progress(Progress::Epoch(stats));
+            }
             return Ok(experiment.history.clone());
         }
         Lookup::Corrupt(why) => progress(Progress::Note(&format!("cache entry unusable ({why}); training again"))),

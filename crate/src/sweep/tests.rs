@@ -72,13 +72,15 @@ fn the_lessons_training_is_kept_and_a_fresh_experiment_loads_it() {
 
     // As after a kernel restart: a new experiment, the same settings, loaded not trained.
     let mut loaded = Experiment::new(config, Device::Cpu).unwrap();
-    let (mut steps, mut notes) = (0, Vec::new());
+    let (mut steps, mut notes, mut replayed) = (0, Vec::new(), Vec::new());
     let again = train_or_load_in(&cache, &mut loaded, &data, |p| match p {
         Progress::Note(line) => notes.push(line.to_string()),
+        Progress::Epoch(stats) => replayed.push(stats.clone()),
         _ => steps += 1,
     })
     .unwrap();
     assert_eq!(steps, 0, "it trained again");
+    assert_eq!(replayed, history, "a loaded run shows its per-epoch log as a trained one does");
     assert!(notes.len() == 1 && notes[0].starts_with("loaded from the cache"), "{notes:?}");
     assert_eq!(again, history);
     assert_eq!(loaded.history, trained.history);

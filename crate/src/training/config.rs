@@ -206,7 +206,7 @@ pub(crate) fn positive(name: &str, value: f64) -> Result<()> {
     }
 }
 
-pub(crate) fn weight(name: &str, value: f64) -> Result<()> {
+pub(crate) fn non_negative(name: &str, value: f64) -> Result<()> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
@@ -247,8 +247,8 @@ mod tests {
         rejected(TrainConfig { center, ..base.clone() }, "center.lambda = NaN");
         let pc = Some(PcConfig { lambda: -1.0, ..PcConfig::default() });
         rejected(TrainConfig { pc, ..base.clone() }, "pc.lambda = -1");
-        let pc = Some(PcConfig { lr: 0.0, ..PcConfig::default() });
-        rejected(TrainConfig { pc, ..base }, "pc.lr = 0");
+        let pc = Some(PcConfig { lr: -0.01, ..PcConfig::default() });
+        rejected(TrainConfig { pc, ..base }, "pc.lr = -0.01");
         let cosface = Some(CosFaceConfig { scale: 0.0, ..Default::default() });
         rejected(TrainConfig { cosface, ..TrainConfig::default() }, "cosface.scale = 0");
     }

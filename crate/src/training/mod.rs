@@ -7,6 +7,8 @@
 //! - The center optimisers step *after* `backward()` without clearing the gradients first.
 //!   The original called `zero_grad()` right before `step()`, so its centers never moved
 //!   (and on PyTorch 2, where cleared gradients are `None`, the PC loop crashed).
+//!   A loss's `lr: 0.0` keeps its centers frozen on purpose, to show what the original
+//!   trained.
 //! - A center's gradient is divided by its loss's weight before the step (the original did
 //!   this for PC only; with its `lambda_center = 1` that is the same). The centers then move
 //!   at `center_lr` whatever the weight, so the weight tunes the network, not the centers.
@@ -164,6 +166,9 @@ struct Aux {
     lambda: f64,
     store: nn::VarStore,
     optimizer: nn::Optimizer,
+    /// Learning rate 0: the centers keep their starting values (the original's behaviour),
+    /// so no step is taken at all, not even one that a NaN gradient could spoil.
+    frozen: bool,
 }
 
 impl Aux {
@@ -172,22 +177,29 @@ impl Aux {
         let (k, d) = (config.model.num_classes, config.model.hidden_dim);
         let loss = added.build(&store.root(), k, d);
         let optimizer = build_optimizer(config.center_optimizer, &store, added.lr(), 0.0).context("creating the centers' optimiser")?;
-        Ok(Aux { name: added.path(), centers_name: added.centers_name(), loss, lambda: added.signed_lambda(), store, optimizer })
+        let frozen = added.lr() == 0.0;
+        Ok(Aux { name: added.path(), centers_name: added.centers_name(), loss, lambda: added.signed_lambda(), store, optimizer, frozen })
     }
 
-    /// Divides the centers' gradient by the loss weight (see the module docs).
-    fn rescale_gradient(&mut self) {
+    /// Divides the centers' gradient by the loss weight (see the module docs), then steps.
+    fn step(&mut self) -> Result<()> {
+        if self.frozen {
+            return Ok(());
+        }
         if self.lambda != 0.0 {
             let scale = 1.0 / self.lambda.abs();
             tch::no_grad(|| {
                 for var in self.store.trainable_variables() {
                     let mut grad = var.grad();
                     if grad.defined() {
-                        let _ = grad.f_mul_scalar_(scale);
+                        grad.f_mul_scalar_(scale).map(drop).context(&format!("scaling the {} centers' gradient by 1/lambda", self.name))?;
                     }
                 }
-            });
+                Ok::<(), Error>(())
+            })?;
         }
+        self.optimizer.step();
+        Ok(())
     }
 }
 
@@ -391,8 +403,7 @@ impl Experiment {
         total.f_backward().context("back-propagating the loss")?;
         self.optimizer.step();
         for aux in &mut self.losses {
-            aux.rescale_gradient();
-            aux.optimizer.step();
+            aux.step()?;
         }
 
         terms.push(total.detach().to_kind(Kind::Double) * batch);
