@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::model::Precision;
+use crate::plot::Language;
 
-/// The run the discussion cells quote: the original's settings on all of MNIST.
+/// The runs the discussion cells quote: the original's settings on all of MNIST, and the
+/// quick mode's [`QUICK_EPOCHS`].
 const DISCUSSED_EPOCHS: usize = 20;
 const MNIST_TRAIN: usize = 60_000;
 /// The lesson's quick mode: epochs on every image (see [`LessonParams::for_lesson`]).
@@ -43,26 +45,54 @@ impl LessonParams {
         Self::from_lookup(|k| std::env::var(k).ok(), epochs, None)
     }
 
-    /// One line saying how a run on `data` with these settings differs from the run the
-    /// discussion (考察) cells quote, or `None` when it is that run.
-    pub fn discussion_note(&self, data: &Dataset) -> Option<String> {
+    /// One line, in the figures' language, saying which of the two values the discussion
+    /// (考察) cells give for each number (the quick mode's and the original settings') this
+    /// run should be compared with, or how it differs from both.
+    pub fn discussion_note(&self, data: &Dataset) -> String {
+        self.note_in(crate::plot::language(), data)
+    }
+
+    fn note_in(&self, language: Language, data: &Dataset) -> String {
+        let ja = language == Language::Japanese;
         let mut differences = Vec::new();
         if data.kind != DatasetKind::Mnist {
-            differences.push(format!("{} instead of MNIST", data.kind));
+            differences.push(if ja { format!("MNIST ではなく {}", data.kind) } else { format!("{} instead of MNIST", data.kind) });
         }
-        if self.epochs != DISCUSSED_EPOCHS {
-            differences.push(format!("{} epochs instead of {DISCUSSED_EPOCHS}", self.epochs));
+        if self.epochs != DISCUSSED_EPOCHS && self.epochs != QUICK_EPOCHS {
+            differences.push(if ja {
+                format!("{} エポック（考察は {QUICK_EPOCHS} と {DISCUSSED_EPOCHS}）", self.epochs)
+            } else {
+                format!("{} epochs instead of {QUICK_EPOCHS} or {DISCUSSED_EPOCHS}", self.epochs)
+            });
         }
         if data.kind == DatasetKind::Mnist && data.train.len() != MNIST_TRAIN {
-            differences.push(format!("{} training images instead of {MNIST_TRAIN}", data.train.len()));
+            differences.push(if ja {
+                format!("学習画像 {} 枚（考察は {MNIST_TRAIN} 枚）", data.train.len())
+            } else {
+                format!("{} training images instead of {MNIST_TRAIN}", data.train.len())
+            });
         }
-        (!differences.is_empty()).then(|| {
-            format!(
-                "Note: this run differs from the one the discussion cells quote ({}), so your numbers \
-                 and pictures will differ from theirs.",
+        let quick = self.epochs == QUICK_EPOCHS;
+        match (differences.is_empty(), ja) {
+            (false, true) => format!(
+                "注意: この実行は考察で引用している実行と条件が違います（{}）．数値や図は考察と同じにはなりません．",
+                differences.join("，")
+            ),
+            (false, false) => format!(
+                "Note: this run differs from the ones the discussion cells quote ({}), so your numbers and pictures will differ from theirs.",
                 differences.join(", ")
-            )
-        })
+            ),
+            (true, true) => format!(
+                "考察の数値は「短縮版（{QUICK_EPOCHS}エポック）／元の設定（{DISCUSSED_EPOCHS}エポック）」の順に2つ並べてあります．この実行は{}なので，{}の値と比べてください．",
+                if quick { "短縮版" } else { "元の設定" },
+                if quick { "前" } else { "後ろ" }
+            ),
+            (true, false) => format!(
+                "The discussion cells give each number twice, \"quick ({QUICK_EPOCHS} epochs) / original ({DISCUSSED_EPOCHS} epochs)\". This run is the {}, so compare it with the {} value.",
+                if quick { "quick mode" } else { "original settings" },
+                if quick { "first" } else { "second" }
+            ),
+        }
     }
 
     /// The exercise's settings: with `full`, the original's (as [`LessonParams::from_env`]);
@@ -152,17 +182,30 @@ mod tests {
     }
 
     #[test]
-    fn the_note_names_every_difference_from_the_discussed_run() {
+    fn the_note_names_every_difference_from_the_discussed_runs_or_which_value_to_read() {
         let dir = crate::data::tests::temp_dir("note");
         crate::data::tests::write_tiny_dataset(&dir.join("mnist"), 12, false);
         let tiny = Dataset::load(DatasetKind::Mnist, Some(&dir.join("mnist")), None).unwrap();
         let p = params(&[]).unwrap();
-        let note = p.discussion_note(&tiny).expect("12 images are not the discussed run");
-        assert!(note.contains("12 training images instead of 60000") && !note.contains("epochs"), "{note}");
-        let quick = LessonParams { epochs: QUICK_EPOCHS, ..p.clone() };
+        let note = p.note_in(Language::English, &tiny);
+        assert!(note.contains("12 training images instead of 60000") && !note.contains("epochs instead"), "{note}");
+        let odd = LessonParams { epochs: 7, ..p.clone() };
         let fashion = Dataset { kind: DatasetKind::FashionMnist, ..tiny };
-        let note = quick.discussion_note(&fashion).unwrap();
-        assert!(note.contains("Fashion-MNIST instead of MNIST") && note.contains("10 epochs instead of 20"), "{note}");
+        let note = odd.note_in(Language::English, &fashion);
+        assert!(note.contains("Fashion-MNIST instead of MNIST") && note.contains("7 epochs instead of 10 or 20"), "{note}");
+        let note = odd.note_in(Language::Japanese, &fashion);
+        assert!(note.contains("MNIST ではなく Fashion-MNIST") && note.contains("7 エポック"), "{note}");
+        // On the discussed data (only its size matters here), the note says which of the two
+        // values is this run's.
+        let labels = |n: i64| tch::Tensor::zeros([n], (tch::Kind::Int64, tch::Device::Cpu));
+        let split =
+            |n: i64| crate::data::Split { images: tch::Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu)), labels: labels(n) };
+        let mnist = Dataset { kind: DatasetKind::Mnist, dir: dir.join("mnist"), train: split(60_000), test: split(10_000) };
+        let with = |epochs: usize, language: Language| LessonParams { epochs, ..p.clone() }.note_in(language, &mnist);
+        assert!(with(10, Language::English).contains("quick mode, so compare it with the first"), "{}", with(10, Language::English));
+        assert!(with(20, Language::English).contains("original settings, so compare it with the second"));
+        assert!(with(10, Language::Japanese).contains("短縮版なので，前の値"), "{}", with(10, Language::Japanese));
+        assert!(with(20, Language::Japanese).contains("元の設定なので，後ろの値"));
     }
 
     #[test]

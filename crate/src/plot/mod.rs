@@ -14,7 +14,7 @@ use plotters::prelude::*;
 pub use animation::{animation, Animation};
 pub use curves::curves;
 pub use font::{describe_font, missing_glyphs};
-pub(crate) use language::Words;
+pub(crate) use language::{language, Words};
 pub use language::{set_figure_language, Language};
 pub use scatter::{projections, scatter, scatter_grid, Normalize, Style};
 
