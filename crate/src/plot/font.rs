@@ -58,8 +58,8 @@ fn read_font(path: &Path) -> Result<&'static [u8], String> {
     Ok(Box::leak(bytes.into_boxed_slice()))
 }
 
-/// Registers the chosen font with plotters, once; in a Japanese notebook without a Japanese
-/// font, says once what to install.
+/// Registers the chosen font with plotters, once per copy of this crate (evcxr links one into
+/// each notebook cell); in a Japanese notebook without a Japanese font, says what to install.
 pub(crate) fn register() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {

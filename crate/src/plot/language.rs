@@ -1,8 +1,6 @@
 //! The words the figures draw themselves (captions, legends, axis names), in the notebook's
 //! language: a Japanese notebook calls `set_figure_language(Language::Japanese)` once, so a
 //! student never meets an English caption under a Japanese title.
-use std::sync::atomic::{AtomicU8, Ordering};
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Language {
     #[default]
@@ -10,16 +8,24 @@ pub enum Language {
     Japanese,
 }
 
-static LANGUAGE: AtomicU8 = AtomicU8::new(0);
+/// Where the choice lives: the process's environment, not a static, because evcxr links a
+/// copy of this crate, statics and all, into every notebook cell, so a static set in the
+/// first cell would not be seen by the cells that draw.
+const LANGUAGE_VARIABLE: &str = "LOSSVIZ_FIGURE_LANGUAGE";
 
-/// The language of every figure drawn after this call, in this process.
+/// The language of every figure drawn after this call, in this process (also settable
+/// before start as `LOSSVIZ_FIGURE_LANGUAGE=ja`).
 pub fn set_figure_language(language: Language) {
-    LANGUAGE.store(language as u8, Ordering::Relaxed);
+    let code = match language {
+        Language::English => "en",
+        Language::Japanese => "ja",
+    };
+    std::env::set_var(LANGUAGE_VARIABLE, code);
 }
 
 pub(crate) fn language() -> Language {
-    match LANGUAGE.load(Ordering::Relaxed) {
-        1 => Language::Japanese,
+    match std::env::var(LANGUAGE_VARIABLE).as_deref() {
+        Ok("ja") => Language::Japanese,
         _ => Language::English,
     }
 }
