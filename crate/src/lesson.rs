@@ -38,7 +38,7 @@ impl LessonParams {
 
     /// The lesson's settings: the original's (MNIST, 20 epochs, every image), or with
     /// `quick`, [`QUICK_EPOCHS`] epochs on every image, chosen by measurement so that the
-    /// three pictures already show what the full run shows (README, "Quick settings").
+    /// three pictures already show what the full run shows (README, "What the runs show").
     /// The environment overrides either.
     pub fn for_lesson(quick: bool) -> Result<Self> {
         let epochs = if quick { QUICK_EPOCHS } else { DISCUSSED_EPOCHS };
@@ -99,7 +99,7 @@ impl LessonParams {
     /// without, 3 epochs on every image, about 80 s per run on two cores. (The exercise's
     /// notebook raises the network's lr to 0.01 for them: from PyTorch's small initial
     /// weights the original's 0.001 needs about 2,000 steps to leave its starting plateau;
-    /// README, "Quick settings".) The environment still overrides either.
+    /// README, "What the runs show".) The environment still overrides either.
     pub fn for_exercise(full: bool) -> Result<Self> {
         if full {
             Self::from_env()
