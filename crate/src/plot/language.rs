@@ -71,19 +71,19 @@ impl Words {
         use Language::*;
         match (self, language) {
             (Words::AxesPerAxis, English) => "axes: x, y min-max scaled separately (as the original)",
-            (Words::AxesPerAxis, Japanese) => "軸: x と y を別々に 0〜1 へ正規化（元の教材と同じ）",
+            (Words::AxesPerAxis, Japanese) => "軸: x と y を別々に 0〜1 へ正規化 (元の教材と同じ)",
             (Words::AxesEqual, English) => "axes: equal scale (shapes preserved)",
-            (Words::AxesEqual, Japanese) => "軸: 縦横同じ縮尺（形がそのまま）",
+            (Words::AxesEqual, Japanese) => "軸: 縦横同じ縮尺 (形がそのまま)",
             (Words::RegionsAtMean, English) => "; regions: other dims at the mean of the class means",
-            (Words::RegionsAtMean, Japanese) => "；領域: 他の次元はクラス平均の平均の値",
+            (Words::RegionsAtMean, Japanese) => "; 領域: 他の次元はクラス平均の平均の値",
             (Words::Centers, English) => "centers",
             (Words::Centers, Japanese) => "の中心",
             (Words::TrainingXent, English) => "training cross-entropy",
             (Words::TrainingXent, Japanese) => "学習データの Cross Entropy",
             (Words::Accuracy, English) => "accuracy (%): training (lines), test (dots)",
-            (Words::Accuracy, Japanese) => "正解率 (%): 学習データ（線），テストデータ（点）",
+            (Words::Accuracy, Japanese) => "正解率 (%): 学習データ (線), テストデータ (点)",
             (Words::LogScale, English) => " (log scale)",
-            (Words::LogScale, Japanese) => "（対数目盛）",
+            (Words::LogScale, Japanese) => " (対数目盛)",
             (Words::Epoch, English) => "epoch",
             (Words::Epoch, Japanese) => "エポック",
             (Words::CrossEntropyOnly, English) => "cross-entropy only",
@@ -98,7 +98,7 @@ impl Words {
 pub(crate) fn centers_off_plot(language: Language, count: usize, loss: &str) -> String {
     match language {
         Language::English => format!("; {count} {loss} centers off the plot"),
-        Language::Japanese => format!("；{loss} の中心 {count} 個は図の外"),
+        Language::Japanese => format!("; {loss} の中心 {count} 個は図の外"),
     }
 }
 
