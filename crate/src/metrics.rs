@@ -45,7 +45,7 @@ fn distance(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Class means of the classes present, as (label, mean).
-fn class_means(f: &Features) -> Vec<(u8, Vec<f64>)> {
+pub fn class_means(f: &Features) -> Vec<(u8, Vec<f64>)> {
     let mut sums: std::collections::BTreeMap<u8, (Vec<f64>, usize)> = Default::default();
     for i in 0..f.len() {
         let entry = sums.entry(f.labels[i]).or_insert_with(|| (vec![0.0; f.dim], 0));

@@ -10,8 +10,7 @@ use clap::{Parser, ValueEnum};
 
 use lossviz::data::{Dataset, DatasetKind};
 use lossviz::error::{Error, Result};
-use lossviz::features::Features;
-use lossviz::metrics::feature_metrics;
+use lossviz::metrics::{class_means, feature_metrics};
 use lossviz::tch;
 use lossviz::training::{Experiment, TrainConfig};
 
@@ -45,20 +44,6 @@ fn parse_setting(text: &str) -> std::result::Result<(String, serde_json::Value),
     Ok((path.to_string(), value))
 }
 
-/// Each class's mean feature, `[class][dim]`.
-fn class_means(f: &Features) -> Vec<Vec<f64>> {
-    let classes = f.labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
-    let (mut sums, mut counts) = (vec![vec![0.0; f.dim]; classes], vec![0usize; classes]);
-    for i in 0..f.len() {
-        let k = f.labels[i] as usize;
-        counts[k] += 1;
-        for (s, v) in sums[k].iter_mut().zip(f.point(i)) {
-            *s += *v as f64;
-        }
-    }
-    sums.into_iter().zip(counts).map(|(s, n)| s.into_iter().map(|v| v / n.max(1) as f64).collect()).collect()
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     if args.checkpoints.is_empty() || args.checkpoints.windows(2).any(|w| w[0] >= w[1]) {
@@ -83,7 +68,8 @@ fn main() -> Result<()> {
             experiment.train_for(more, &data.train, |_| {})?;
             let evaluation = experiment.evaluate(&data.test)?;
             let features = experiment.features(&data.test)?;
-            let means = class_means(&features);
+            // Every class is in MNIST's test set, so the means come in class order 0..10.
+            let means: Vec<Vec<f64>> = class_means(&features).into_iter().map(|(_, m)| m).collect();
             // Each loss's centers minus the class means: the mean offset over classes and
             // its length, and the mean distance of a center from its class's mean.
             let offsets: Vec<serde_json::Value> = features
