@@ -137,8 +137,19 @@ async function main() {
     console.log(`kernel shown: ${(await kernelName.textContent()).trim()}`);
     // Run cells only once the kernel has answered and is idle: a request sent while the
     // connection is still being set up is the one race left between the page and the kernel.
+    // The server answers 500 while a kernel it is starting has no `last_activity` yet
+    // (jupyter_server's kernel_model): ask again for up to 30 s, then say what it answered.
+    const listKernels = async () => {
+      for (const by = Date.now() + 30_000; ;) {
+        const response = await fetch(`${base}/api/kernels?token=${token}`);
+        const body = await response.text();
+        if (response.ok) return JSON.parse(body);
+        if (Date.now() > by) throw new Error(`GET /api/kernels answered ${response.status}: ${body.slice(0, 300)}`);
+        await page.waitForTimeout(1000);
+      }
+    };
     const kernelState = async () => {
-      const kernels = await (await fetch(`${base}/api/kernels?token=${token}`)).json();
+      const kernels = await listKernels();
       return kernels.map((k) => `${k.name} ${k.execution_state} (${k.connections} connection${k.connections === 1 ? "" : "s"})`).join(", ");
     };
     const idleBy = Date.now() + 120_000;
@@ -167,7 +178,7 @@ async function main() {
     // The server's own execution_state cannot tell (it says busy as soon as a request is
     // sent), so listen to the kernel's iopub channel: no "busy" in 60 s is the stall. The
     // student's cure, Kernel > Restart, is then applied once, and said.
-    const [kernel] = await (await fetch(`${base}/api/kernels?token=${token}`)).json();
+    const [kernel] = await listKernels();
     await page.evaluate(({ url }) => {
       window.kernelPublishedBusy = false;
       const ws = new WebSocket(url);
