@@ -200,6 +200,7 @@ run_hub() {
 
 # The three-student test (tests/hub/hub_test.py) on a shared set-up in a temporary prefix.
 run_hub_test() {
+  "$REPO/tests/hub/start_student_test.sh" "$REPO" || die "a student's login script failed its test"
   if [ "$(id -u)" -ne 0 ]; then
     say "skipping the hub test: it makes Unix users and runs the hub as root (CI runs it as root)"
     return 0
