@@ -80,25 +80,13 @@ if env.get("LOSSVIZ_HUB_SLURM"):
     # Waiting in the queue counts against the start.
     c.Spawner.start_timeout = int(env.get("LOSSVIZ_HUB_START_TIMEOUT", "600"))
 
-test_users = [u for u in env.get("LOSSVIZ_HUB_TEST_USERS", "").split(",") if u]
-if test_users:
-    # Only for tests/hub/hub_test.py: a password instead of PAM, for the test's own users.
-    c.JupyterHub.authenticator_class = "dummy"
-    c.DummyAuthenticator.password = env["LOSSVIZ_HUB_TEST_PASSWORD"]
-    c.Authenticator.allowed_users = set(test_users)
-    with open(env["LOSSVIZ_HUB_TEST_TOKEN_FILE"]) as f:
-        token = f.read().strip()
-    c.JupyterHub.services = [{"name": "lossviz-test", "api_token": token}]
-    c.JupyterHub.load_roles = [
-        {
-            "name": "lossviz-test",
-            "scopes": ["admin:users", "admin:servers", "access:servers", "read:users"],
-            "services": ["lossviz-test"],
-        }
-    ]
-else:
-    c.JupyterHub.authenticator_class = "pam"
-    c.PAMAuthenticator.allowed_groups = {env.get("LOSSVIZ_HUB_GROUP", "lossviz-students")}
-    admins = [a for a in env.get("LOSSVIZ_HUB_ADMINS", "").split(",") if a]
-    if admins:
-        c.Authenticator.admin_users = set(admins)
+c.JupyterHub.authenticator_class = "pam"
+c.PAMAuthenticator.allowed_groups = {env.get("LOSSVIZ_HUB_GROUP", "lossviz-students")}
+admins = [a for a in env.get("LOSSVIZ_HUB_ADMINS", "").split(",") if a]
+if admins:
+    c.Authenticator.admin_users = set(admins)
+
+# `./kernel-setup.sh hub --config FILE`: a configuration file of the site's own, read last so
+# that it can change anything above (the hub's test replaces PAM with its own users there).
+if env.get("LOSSVIZ_HUB_EXTRA_CONFIG"):
+    load_subconfig(env["LOSSVIZ_HUB_EXTRA_CONFIG"])  # noqa: F821 (traitlets defines it)

@@ -16,7 +16,7 @@
 CHP_VERSION=5.3.0
 HUB_PREFIX=/opt/lossviz HUB_IP=127.0.0.1 HUB_PORT=8000 HUB_GROUP=lossviz-students
 HUB_KERNELS=2 HUB_THREADS=1 HUB_PRECISION=fp32 HUB_START=1 HUB_ADMINS="" HUB_SLURM="" HUB_PARTITION="" HUB_TIME=08:00:00 HUB_CONNECT_IP=""
-HUB_SSL_KEY="" HUB_SSL_CERT=""
+HUB_SSL_KEY="" HUB_SSL_CERT="" HUB_CONFIG=""
 
 hub_usage() {
   cat >&2 <<'EOF'
@@ -33,6 +33,8 @@ usage: ./kernel-setup.sh hub [options]   (as root)
   --threads-per-kernel N    libtorch threads per kernel (default 1)
   --precision fp32|bf16     the students' training precision (default fp32; README, "Mixed precision")
   --install-only            install (or update) the shared set-up, do not start the hub
+  --config FILE             a JupyterHub configuration file of your own, read after the
+                            lesson's hub/jupyterhub_config.py (it can change any setting)
   --slurm                   start each student's JupyterLab as a Slurm job (batchspawner), with:
     --partition P           the partition (default: the cluster's default)
     --time T                the job's time limit (default 08:00:00)
@@ -55,6 +57,7 @@ hub_parse() {
       --threads-per-kernel) HUB_THREADS="${2:?}"; shift ;;
       --precision) HUB_PRECISION="${2:?--precision needs fp32 or bf16}"; shift ;;
       --install-only) HUB_START=0 ;;
+      --config) HUB_CONFIG="$(realpath "${2:?--config needs a file}")"; shift ;;
       --slurm) HUB_SLURM=1 ;;
       --partition) HUB_PARTITION="${2:?--partition needs a name}"; shift ;;
       --time) HUB_TIME="${2:?--time needs a limit}"; shift ;;
@@ -170,8 +173,21 @@ hub_secrets() {
   done
 }
 
+# The shared files are what every running kernel reads (the crate, the toolchain, the
+# pre-built folders): replaced under a running hub, its students' next cell would compile
+# against half-old, half-new files.
+refuse_if_hub_runs() {
+  local pid
+  pid="$(cat "$HUB_PREFIX/hub/jupyterhub.pid" 2>/dev/null)" || return 0
+  case "$pid" in ''|*[!0-9]*) return 0 ;; esac
+  if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q jupyterhub; then
+    die "a hub is running from $HUB_PREFIX (process $pid), and this would replace the files its students' kernels use. Stop it first (kill $pid: the students' servers and kernels stop with it), then run this again."
+  fi
+}
+
 run_hub() {
   hub_parse "$@"
+  refuse_if_hub_runs
   install_shared
   hub_secrets
   [ "$HUB_START" -eq 1 ] || { say "installed; start the hub with ./kernel-setup.sh hub (without --install-only)"; return 0; }
@@ -194,7 +210,7 @@ run_hub() {
     LOSSVIZ_HUB_KERNELS="$HUB_KERNELS" LOSSVIZ_HUB_THREADS="$HUB_THREADS" LOSSVIZ_HUB_SLURM="$HUB_SLURM" \
     LOSSVIZ_HUB_PRECISION="$HUB_PRECISION" \
     LOSSVIZ_HUB_PARTITION="$HUB_PARTITION" LOSSVIZ_HUB_TIME="$HUB_TIME" LOSSVIZ_HUB_CONNECT_IP="$HUB_CONNECT_IP" \
-    LOSSVIZ_HUB_SSL_KEY="$HUB_SSL_KEY" LOSSVIZ_HUB_SSL_CERT="$HUB_SSL_CERT" \
+    LOSSVIZ_HUB_SSL_KEY="$HUB_SSL_KEY" LOSSVIZ_HUB_SSL_CERT="$HUB_SSL_CERT" LOSSVIZ_HUB_EXTRA_CONFIG="$HUB_CONFIG" \
     "$HUB_PREFIX/cache/venv/bin/jupyterhub" -f "$HUB_PREFIX/src/hub/jupyterhub_config.py"
 }
 

@@ -81,6 +81,19 @@ pub fn describe(device: Device) -> String {
     }
 }
 
+/// The processor a run trains on, in a few words: the CPU's model name and libtorch's
+/// threads, or the GPU's number.
+pub fn describe_machine(device: Device) -> String {
+    match device {
+        Device::Cuda(i) => format!("CUDA GPU {i}"),
+        _ => {
+            let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+            let model = info.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == "model name").map(|(_, v)| v.trim().to_string()));
+            format!("{}, {} threads", model.unwrap_or_else(|| std::env::consts::ARCH.to_string()), tch::get_num_threads())
+        }
+    }
+}
+
 /// One line on the training precision: which one the runs use, and what is known about
 /// bf16 on this hardware, so that the choice can be checked against the machine.
 pub fn describe_precision(device: Device, precision: Precision) -> String {

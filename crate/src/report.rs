@@ -21,6 +21,10 @@ pub struct RunReport {
     pub metrics: FeatureMetrics,
     pub config: TrainConfig,
     pub history: Vec<EpochStats>,
+    /// What it was trained on ("Intel(R) Xeon(R) Processor @ 2.80GHz, 2 threads"), so that a
+    /// run loaded from a class's cache says whose seconds its time is.
+    #[serde(default)]
+    pub machine: String,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -74,6 +78,7 @@ pub fn summarize(name: &str, experiment: &Experiment, data: &Dataset) -> Result<
         metrics: feature_metrics(&features),
         config: experiment.config.clone(),
         history,
+        machine: crate::device::describe_machine(experiment.device),
     };
     Ok(Run { report, features })
 }

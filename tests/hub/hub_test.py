@@ -366,6 +366,36 @@ async def scenario():
         + f"; after logging in again {relogin_first:.1f} s")
 
 
+def processes_of(user):
+    out = subprocess.run(["ps", "-u", user, "-o", "pid=,args="], capture_output=True, text=True).stdout
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def stop_hub(hub):
+    """Re-running the set-up on the running hub's prefix is refused; then the hub is stopped
+    as a service manager stops it (TERM to its process), and every student's server and
+    kernel must go with it."""
+    again = subprocess.run([os.path.join(REPO, "kernel-setup.sh"), "hub", "--prefix", PREFIX, "--install-only"],
+                           capture_output=True, text=True, timeout=120)
+    if again.returncode == 0 or "is running" not in again.stderr:
+        raise Failed(f"the set-up ran over the running hub's prefix (exit {again.returncode}):\n{again.stderr[-800:]}")
+    say("the set-up refuses to replace the files of a running hub: " + again.stderr.strip().splitlines()[-1][:160])
+    with_kernels = [u for u in STUDENTS if any("evcxr" in p for p in processes_of(u))]
+    if len(with_kernels) < 2:
+        raise Failed(f"before stopping the hub only {with_kernels} run a kernel: the check needs students' kernels running")
+    hub.send_signal(signal.SIGTERM)
+    hub.wait(timeout=90)
+    for _ in range(30):
+        left = {u: processes_of(u) for u in STUDENTS if processes_of(u)}
+        if not left:
+            break
+        time.sleep(1)
+    else:
+        raise Failed("30 s after the hub stopped, students' processes are still running:\n"
+                     + "\n".join(f"  {u}: {p}" for u, ps in left.items() for p in ps))
+    say(f"stopping the hub (TERM) ended every student's server and kernel ({', '.join(with_kernels)} had kernels running)")
+
+
 async def slurm_scenario():
     user = STUDENTS[0]
     t0 = time.monotonic()
@@ -423,7 +453,8 @@ def main():
                LOSSVIZ_HUB_TEST_TOKEN_FILE=token_file, LOSSVIZ_HUB_API_PORT=str(API_PORT),
                LOSSVIZ_HUB_PROXY_API_PORT=str(PROXY_API_PORT), LOSSVIZ_HUB_EXTRA_ENV=json.dumps(extra))
     log = open(os.path.join(state, "hub-test.log"), "w")
-    hub = subprocess.Popen([os.path.join(REPO, "kernel-setup.sh"), "hub", "--prefix", PREFIX, "--port", str(PORT)]
+    hub = subprocess.Popen([os.path.join(REPO, "kernel-setup.sh"), "hub", "--prefix", PREFIX, "--port", str(PORT),
+                            "--config", os.path.join(REPO, "tests", "hub", "test_config.py")]
                            + (["--slurm"] if ON_SLURM else []),
                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     status = 1
@@ -443,6 +474,8 @@ def main():
         say(f"hub up on {BASE}")
         asyncio.run(login_checks(password))
         asyncio.run(slurm_scenario() if ON_SLURM else scenario())
+        if not ON_SLURM:
+            stop_hub(hub)
         say("passed")
         status = 0
     except Failed as e:

@@ -7,7 +7,13 @@
 //! treated as missing and retrained. A whole entry is written in a folder of its own and
 //! renamed into place, so writers racing on one configuration (sweep tasks on several
 //! machines) never mix one's weights with another's `run.json`.
-use std::path::PathBuf;
+//!
+//! Behind a student's own cache there can be the class's (`LOSSVIZ_CLASS_RUNS`): entries the
+//! lecturer trained once for everyone (`./kernel-setup.sh prefill`), read-only. A run is looked
+//! for in the student's cache first, then in the class's, whose entries pass the same
+//! checks (one that fails them is skipped, never used); whatever trains is stored in the
+//! student's own.
+use std::path::{Path, PathBuf};
 
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result, TorchContext};
@@ -75,6 +81,21 @@ pub struct CachedRun {
     /// The trained network's weights and centers: `experiment.load_weights(path)` restores
     /// them (`experiment.store.load(path)` the network alone).
     pub weights: PathBuf,
+    /// Found in the class's cache rather than the student's own.
+    pub from_class: bool,
+}
+
+impl CachedRun {
+    /// "loaded from the cache (trained earlier in 81.2 s)", or for a class entry, "loaded
+    /// from the class's cache (trained on <machine> in 81.2 s)".
+    pub fn loaded_note(&self) -> String {
+        let seconds = self.report.train_seconds();
+        match (self.from_class, self.report.machine.is_empty()) {
+            (true, false) => format!("loaded from the class's cache (trained on {} in {seconds:.1} s)", self.report.machine),
+            (true, true) => format!("loaded from the class's cache (trained in {seconds:.1} s)"),
+            (false, _) => format!("loaded from the cache (trained earlier in {seconds:.1} s)"),
+        }
+    }
 }
 
 /// What the cache holds for a configuration: a usable run, nothing, or an entry that
@@ -86,10 +107,24 @@ pub enum Lookup {
 }
 
 pub struct RunCache {
+    /// Where runs are looked for first and stored.
     pub dir: PathBuf,
+    /// The class's entries, read after `dir` and never written.
+    pub class_dir: Option<PathBuf>,
 }
 
 impl RunCache {
+    /// The student's cache in `dir`, with the class's from `LOSSVIZ_CLASS_RUNS` behind it.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        let class_dir = std::env::var_os("LOSSVIZ_CLASS_RUNS").filter(|d| !d.is_empty()).map(PathBuf::from);
+        RunCache { dir: dir.into(), class_dir }
+    }
+
+    /// In [`RunCache::default_dir`], with the class's cache behind it.
+    pub fn from_env() -> Self {
+        Self::new(Self::default_dir())
+    }
+
     /// `LOSSVIZ_RUNS` if set, else `runs/` in the lossviz cache folder (`~/.cache/lossviz`).
     pub fn default_dir() -> PathBuf {
         std::env::var_os("LOSSVIZ_RUNS").map(PathBuf::from).unwrap_or_else(|| crate::data::cache_dir().join("runs"))
@@ -112,7 +147,7 @@ impl RunCache {
     /// The entry's folder for this configuration and data, and the key material it hashes.
     fn entry(&self, config: &TrainConfig, data_identity: &str) -> Result<(PathBuf, String)> {
         let material = Self::key_material(config, data_identity)?;
-        Ok((self.dir.join(format!("{:016x}", fnv1a(material.as_bytes()))), material))
+        Ok((self.dir.join(Self::entry_name(config, data_identity)?), material))
     }
 
     /// The entry's folder name: what names a configuration trained on this data wherever the
@@ -126,34 +161,27 @@ impl RunCache {
         Ok(self.entry(config, data_identity)?.0)
     }
 
+    /// The student's entry if usable, else the class's; an unusable class entry is reported
+    /// as such (the caller trains, into the student's cache).
     pub fn load(&self, config: &TrainConfig, data_identity: &str) -> Result<Lookup> {
+        let own = self.load_own(config, data_identity)?;
+        let Some(class_dir) = self.class_dir.as_ref().filter(|_| !matches!(own, Lookup::Hit(_))) else { return Ok(own) };
+        let name = Self::entry_name(config, data_identity)?;
+        let material = Self::key_material(config, data_identity)?;
+        Ok(match (read_entry(&class_dir.join(name), &material)?, own) {
+            (Lookup::Hit(mut hit), _) => {
+                hit.from_class = true;
+                Lookup::Hit(hit)
+            }
+            (Lookup::Corrupt(why), Lookup::Missing) => Lookup::Corrupt(format!("the class's entry is skipped: {why}")),
+            (_, own) => own,
+        })
+    }
+
+    /// The student's own entry only.
+    fn load_own(&self, config: &TrainConfig, data_identity: &str) -> Result<Lookup> {
         let (dir, material) = self.entry(config, data_identity)?;
-        let run_json = dir.join("run.json");
-        let bytes = match std::fs::read(&run_json) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lookup::Missing),
-            Err(source) => return Err(Error::Io { path: run_json, source }),
-        };
-        let corrupt = |why: &str| Ok(Lookup::Corrupt(format!("{}: {why}", run_json.display())));
-        let Some(newline) = bytes.iter().position(|&b| b == b'\n') else { return corrupt("no checksum line") };
-        let (head, body) = (&bytes[..newline], &bytes[newline + 1..]);
-        if std::str::from_utf8(head).ok().and_then(|h| u32::from_str_radix(h.trim(), 16).ok()) != Some(crc32(body)) {
-            return corrupt("checksum does not match its contents");
-        }
-        let entry: Entry = match serde_json::from_slice(body) {
-            Ok(e) => e,
-            Err(e) => return corrupt(&format!("unreadable ({e})")),
-        };
-        if entry.format != FORMAT || entry.key_material != material {
-            return corrupt("made for other settings or data");
-        }
-        let weights = dir.join("weights.ot");
-        match std::fs::read(&weights) {
-            Ok(w) if crc32(&w) == entry.weights_crc32 => {}
-            Ok(_) => return corrupt("weights.ot does not match its checksum"),
-            Err(e) => return corrupt(&format!("weights.ot unreadable ({e})")),
-        }
-        Ok(Lookup::Hit(Box::new(CachedRun { report: entry.report, features: entry.features, weights })))
+        read_entry(&dir, &material)
     }
 
     /// Stores a finished run: both files are written (and flushed) in a new folder beside
@@ -187,7 +215,7 @@ impl RunCache {
                 return Ok(());
             }
             // Something is there already: another writer's whole entry, or an unusable one.
-            if let Lookup::Hit(_) = self.load(config, data_identity)? {
+            if let Lookup::Hit(_) = self.load_own(config, data_identity)? {
                 return Ok(());
             }
             match std::fs::remove_dir_all(&dir) {
@@ -196,7 +224,7 @@ impl RunCache {
             }
             match std::fs::rename(&staging, &dir) {
                 Ok(()) => Ok(()),
-                Err(_) if matches!(self.load(config, data_identity)?, Lookup::Hit(_)) => Ok(()),
+                Err(_) if matches!(self.load_own(config, data_identity)?, Lookup::Hit(_)) => Ok(()),
                 Err(e) => Err(io(&dir)(e)),
             }
         });
@@ -204,4 +232,35 @@ impl RunCache {
         let _ = std::fs::remove_dir_all(&staging);
         placed.map(|()| dir.join("weights.ot"))
     }
+}
+
+/// The entry in `dir`, checked: its checksums, its format, and that it was made for
+/// `material`.
+fn read_entry(dir: &Path, material: &str) -> Result<Lookup> {
+    let run_json = dir.join("run.json");
+    let bytes = match std::fs::read(&run_json) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Lookup::Missing),
+        Err(source) => return Err(Error::Io { path: run_json, source }),
+    };
+    let corrupt = |why: &str| Ok(Lookup::Corrupt(format!("{}: {why}", run_json.display())));
+    let Some(newline) = bytes.iter().position(|&b| b == b'\n') else { return corrupt("no checksum line") };
+    let (head, body) = (&bytes[..newline], &bytes[newline + 1..]);
+    if std::str::from_utf8(head).ok().and_then(|h| u32::from_str_radix(h.trim(), 16).ok()) != Some(crc32(body)) {
+        return corrupt("checksum does not match its contents");
+    }
+    let entry: Entry = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        Err(e) => return corrupt(&format!("unreadable ({e})")),
+    };
+    if entry.format != FORMAT || entry.key_material != *material {
+        return corrupt("made for other settings or data");
+    }
+    let weights = dir.join("weights.ot");
+    match std::fs::read(&weights) {
+        Ok(w) if crc32(&w) == entry.weights_crc32 => {}
+        Ok(_) => return corrupt("weights.ot does not match its checksum"),
+        Err(e) => return corrupt(&format!("weights.ot unreadable ({e})")),
+    }
+    Ok(Lookup::Hit(Box::new(CachedRun { report: entry.report, features: entry.features, weights, from_class: false })))
 }

@@ -11,6 +11,7 @@
 //! cluster, `.on_slurm(SlurmOptions::default())` trains the configurations as Slurm array
 //! tasks instead (see [`slurm`]).
 mod cache;
+mod estimate;
 pub mod slurm;
 mod table;
 
@@ -129,7 +130,7 @@ pub fn labels(configs: &[TrainConfig]) -> (Vec<String>, Vec<String>) {
 /// `train` does. `experiment` must be fresh from [`Experiment::new`]: the cache's key is its
 /// configuration, which says nothing of epochs trained before.
 pub fn train_or_load(experiment: &mut Experiment, data: &Dataset, progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
-    train_or_load_in(&RunCache { dir: RunCache::default_dir() }, experiment, data, progress)
+    train_or_load_in(&RunCache::from_env(), experiment, data, progress)
 }
 
 fn train_or_load_in(
@@ -150,12 +151,8 @@ fn train_or_load_in(
         Lookup::Hit(hit) => {
             experiment.load_weights(&hit.weights)?;
             experiment.history = hit.report.history.clone();
-            let dir = cache.entry_dir(&experiment.config, &identity)?;
-            progress(Progress::Note(&format!(
-                "loaded from the cache (trained earlier in {:.1} s; {}); its training log:",
-                hit.report.train_seconds(),
-                dir.display()
-            )));
+            let dir = hit.weights.parent().unwrap_or(&hit.weights).display().to_string();
+            progress(Progress::Note(&format!("{} from {dir}; its training log:", hit.loaded_note())));
             // The lesson's discussion reads the per-epoch log, so a loaded run shows it too.
             for stats in &experiment.history {
                 progress(Progress::Epoch(stats));
@@ -165,6 +162,8 @@ fn train_or_load_in(
         Lookup::Corrupt(why) => progress(Progress::Note(&format!("cache entry unusable ({why}); training again"))),
         Lookup::Missing => {}
     }
+    let seconds = estimate::training_seconds(&experiment.config, data, experiment.device)?;
+    progress(Progress::Note(&estimate::announcement(crate::plot::language(), 1, 0, seconds)));
     let history = experiment.train_watching(data, &mut progress)?;
     let run = summarize("lesson", experiment, data)?;
     let weights = cache.store(&identity, experiment, &run.report, &run.features)?;
@@ -228,7 +227,7 @@ pub struct Sweep<'a> {
 impl<'a> Sweep<'a> {
     /// Caches in [`RunCache::default_dir`].
     pub fn new(data: &'a Dataset, device: Device) -> Self {
-        Sweep { data, device, cache: Some(RunCache { dir: RunCache::default_dir() }), quiet: false, report: print_progress, slurm: None }
+        Sweep { data, device, cache: Some(RunCache::from_env()), quiet: false, report: print_progress, slurm: None }
     }
 
     /// Train on a Slurm cluster: one array task per configuration the cache lacks, then the
@@ -239,7 +238,7 @@ impl<'a> Sweep<'a> {
     }
 
     pub fn cache_dir(self, dir: impl Into<PathBuf>) -> Self {
-        Sweep { cache: Some(RunCache { dir: dir.into() }), ..self }
+        Sweep { cache: Some(RunCache::new(dir)), ..self }
     }
 
     /// Always train; keep nothing on disk.
@@ -281,23 +280,42 @@ impl<'a> Sweep<'a> {
             };
             return self.run_on_slurm(options, cache, identity, configs, names, varying);
         }
+        // What the cache holds decides what trains, so the wait can be said before any of it.
+        let mut lookups = Vec::with_capacity(configs.len());
+        for config in configs {
+            lookups.push(match &cache {
+                Some((cache, identity)) => cache.load(config, identity)?,
+                None => Lookup::Missing,
+            });
+        }
+        let to_train: Vec<&TrainConfig> =
+            configs.iter().zip(&lookups).filter(|(_, l)| !matches!(l, Lookup::Hit(_))).map(|(c, _)| c).collect();
+        // Timed on the first configuration to train; the others scaled by their epochs.
+        let per_epoch = match to_train.first() {
+            Some(first) => estimate::training_seconds(first, self.data, self.device)? / first.epochs.max(1) as f64,
+            None => 0.0,
+        };
+        let mut seconds_left: f64 = to_train.iter().map(|c| c.epochs as f64 * per_epoch).sum();
+        let line = estimate::announcement(crate::plot::language(), to_train.len(), configs.len() - to_train.len(), seconds_left);
+        (self.report)(Progress::Note(&line));
+        // The runs trained so far correct the estimate: seconds they took against estimated.
+        let (mut took, mut estimated) = (0.0, 0.0);
         let mut runs = Vec::with_capacity(configs.len());
-        for (i, (config, label)) in configs.iter().zip(names).enumerate() {
+        for (i, ((config, label), lookup)) in configs.iter().zip(names).zip(lookups).enumerate() {
             let tag = format!("[{}/{}] {label}", i + 1, configs.len());
-            if let Some((cache, identity)) = &cache {
-                match cache.load(config, identity)? {
-                    Lookup::Hit(hit) => {
-                        let note = format!("{tag}: loaded from the cache (trained earlier in {:.1} s)", hit.report.train_seconds());
-                        (self.report)(Progress::Note(&note));
-                        let run = Run { report: hit.report, features: hit.features };
-                        runs.push(SweepRun { label, run, source: Source::Cache, weights: Some(hit.weights) });
-                        continue;
-                    }
-                    Lookup::Corrupt(why) => (self.report)(Progress::Note(&format!("{tag}: cache entry unusable ({why}); training again"))),
-                    Lookup::Missing => {}
+            match lookup {
+                Lookup::Hit(hit) => {
+                    (self.report)(Progress::Note(&format!("{tag}: {}", hit.loaded_note())));
+                    let weights = Some(hit.weights.clone());
+                    runs.push(SweepRun { label, run: Run { report: hit.report, features: hit.features }, source: Source::Cache, weights });
+                    continue;
                 }
+                Lookup::Corrupt(why) => (self.report)(Progress::Note(&format!("{tag}: cache entry unusable ({why}); training again"))),
+                Lookup::Missing => {}
             }
-            (self.report)(Progress::Note(&format!("{tag}: training {} epochs", config.epochs)));
+            let pace = if estimated > 0.0 { took / estimated } else { 1.0 };
+            let left = crate::training::minutes_and_seconds(seconds_left * pace);
+            (self.report)(Progress::Note(&format!("{tag}: training {} epochs (the sweep: about {left} left)", config.epochs)));
             let start = Instant::now();
             let (run, experiment) = run_experiment(&label, config.clone(), self.data, self.device, |p| {
                 if !self.quiet {
@@ -308,7 +326,11 @@ impl<'a> Sweep<'a> {
                 Some((cache, identity)) => Some(cache.store(identity, &experiment, &run.report, &run.features)?),
                 None => None,
             };
-            let done = format!("{tag}: test accuracy {:.2}% in {:.1} s", run.report.test_accuracy, start.elapsed().as_secs_f64());
+            let seconds = start.elapsed().as_secs_f64();
+            let this_one = config.epochs as f64 * per_epoch;
+            seconds_left = (seconds_left - this_one).max(0.0);
+            (took, estimated) = (took + seconds, estimated + this_one);
+            let done = format!("{tag}: test accuracy {:.2}% in {seconds:.1} s", run.report.test_accuracy);
             (self.report)(Progress::Note(&done));
             runs.push(SweepRun { label, run, source: Source::Trained, weights });
         }
@@ -371,7 +393,7 @@ impl<'a> Sweep<'a> {
                     runs.push(SweepRun { label, run, source: Source::Slurm { job: t.job.clone() }, weights: Some(hit.weights) });
                 }
                 (Lookup::Hit(hit), None) => {
-                    (self.report)(Progress::Note(&format!("{tag}: loaded from the cache")));
+                    (self.report)(Progress::Note(&format!("{tag}: {}", hit.loaded_note())));
                     let run = Run { report: hit.report, features: hit.features };
                     runs.push(SweepRun { label, run, source: Source::Cache, weights: Some(hit.weights) });
                 }

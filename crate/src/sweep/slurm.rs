@@ -351,7 +351,7 @@ pub fn run_task(plan_path: &Path, index: usize) -> Result<()> {
             ),
         ));
     }
-    let cache = RunCache { dir: plan.runs_dir.clone() };
+    let cache = RunCache::new(plan.runs_dir.clone());
     let entry = RunCache::entry_name(&task.config, &identity)?;
     if entry != task.entry {
         return Err(Error::bad_data(

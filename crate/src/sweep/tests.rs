@@ -63,7 +63,7 @@ fn a_second_run_loads_from_the_cache_with_identical_results() {
 #[test]
 fn the_lessons_training_is_kept_and_a_fresh_experiment_loads_it() {
     let (data, dir) = tiny("lesson-cache");
-    let cache = RunCache { dir: dir.join("runs") };
+    let cache = RunCache::new(dir.join("runs"));
     let config = TrainConfig { epochs: 2, ..quick().with_center() };
     let mut trained = Experiment::new(config.clone(), Device::Cpu).unwrap();
     let history = train_or_load_in(&cache, &mut trained, &data, |_| {}).unwrap();
@@ -93,7 +93,7 @@ fn the_lessons_training_is_kept_and_a_fresh_experiment_loads_it() {
 #[test]
 fn a_corrupt_entry_is_retrained_not_trusted() {
     let (data, dir) = tiny("sweep-corrupt");
-    let cache = RunCache { dir: dir.join("runs") };
+    let cache = RunCache::new(dir.join("runs"));
     let sweep = Sweep::new(&data, Device::Cpu).cache_dir(&cache.dir).quiet();
     let config = quick();
     let first = sweep.run(std::slice::from_ref(&config)).unwrap();
@@ -121,7 +121,7 @@ fn a_corrupt_entry_is_retrained_not_trusted() {
 #[test]
 fn other_data_or_settings_get_another_entry() {
     let (data, dir) = tiny("sweep-keys");
-    let cache = RunCache { dir: dir.join("runs") };
+    let cache = RunCache::new(dir.join("runs"));
     let id = cache::data_identity(&data).unwrap();
     let a = cache.entry_dir(&quick(), &id).unwrap();
     assert_ne!(a, cache.entry_dir(&quick().set("seed", 1).unwrap(), &id).unwrap());
@@ -145,7 +145,7 @@ fn table_has_a_row_per_run_in_html_and_text() {
 
 #[test]
 fn the_cache_key_ignores_how_often_progress_is_reported_but_not_the_settings() {
-    let cache = RunCache { dir: PathBuf::from("runs") };
+    let cache = RunCache::new(PathBuf::from("runs"));
     let key = |c: &TrainConfig| cache.entry_dir(c, "data").unwrap();
     let base = quick().with_center();
     assert_eq!(key(&base), key(&TrainConfig { log_every: 7, ..base.clone() }));
@@ -158,14 +158,14 @@ fn the_cache_key_ignores_how_often_progress_is_reported_but_not_the_settings() {
 fn fp32_runs_keep_the_cache_keys_they_had_before_the_precision_setting() {
     // The entry this configuration had at fcb5d70, before `precision` existed: a change to
     // the key of an fp32 run would make every student's cached runs train again.
-    let cache = RunCache { dir: PathBuf::from("runs") };
+    let cache = RunCache::new(PathBuf::from("runs"));
     assert_eq!(cache.entry_dir(&quick().with_center(), "data").unwrap(), PathBuf::from("runs/3a4d8192a88205a2"));
 }
 
 #[test]
 fn writers_storing_one_configuration_at_once_leave_one_whole_entry() {
     let (data, dir) = tiny("sweep-race");
-    let cache = RunCache { dir: dir.join("runs") };
+    let cache = RunCache::new(dir.join("runs"));
     let identity = cache::data_identity(&data).unwrap();
     let config = quick().with_center();
     let reference = Experiment::new(config.clone(), Device::Cpu).unwrap();
@@ -206,4 +206,76 @@ fn writers_storing_one_configuration_at_once_leave_one_whole_entry() {
     let left: Vec<_> =
         std::fs::read_dir(&cache.dir).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains("tmp")).collect();
     assert!(left.is_empty(), "temporary folders left: {left:?}");
+}
+
+#[test]
+fn the_class_cache_is_read_after_the_students_own_and_never_written() {
+    let (data, dir) = tiny("class-cache");
+    let config = quick().with_center();
+    let notes_of = |cache: &RunCache, config: &TrainConfig| {
+        let (mut notes, mut steps) = (Vec::new(), 0);
+        let mut experiment = Experiment::new(config.clone(), Device::Cpu).unwrap();
+        train_or_load_in(cache, &mut experiment, &data, |p| match p {
+            Progress::Note(line) => notes.push(line.to_string()),
+            Progress::Step { .. } => steps += 1,
+            Progress::Epoch(_) => {}
+        })
+        .unwrap();
+        (notes, steps)
+    };
+    let entries = |d: &std::path::Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
+    // The lecturer trains into the class's folder; a student finds it there.
+    let class = dir.join("class");
+    notes_of(&RunCache { dir: class.clone(), class_dir: None }, &config);
+    let student = RunCache { dir: dir.join("mine"), class_dir: Some(class.clone()) };
+    let (notes, steps) = notes_of(&student, &config);
+    assert_eq!(steps, 0, "it trained although the class's cache holds the run: {notes:?}");
+    assert!(notes[0].starts_with("loaded from the class's cache (trained on "), "{notes:?}");
+    assert_eq!(entries(&student.dir), 0, "loading from the class's cache wrote into the student's");
+
+    // A setting the student changed trains into their own cache; the class's is untouched.
+    let changed = config.set("center.lambda", 0.5).unwrap();
+    let (_, steps) = notes_of(&student, &changed);
+    assert!(steps > 0);
+    assert_eq!((entries(&student.dir), entries(&class)), (1, 1));
+
+    // A class entry that fails its checksum is skipped, said, and trained again (into the
+    // student's own cache).
+    let entry = RunCache { dir: class.clone(), class_dir: None }.entry_dir(&config, &cache::data_identity(&data).unwrap()).unwrap();
+    let path = entry.join("run.json");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() - 10;
+    bytes[at] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let other = RunCache { dir: dir.join("other"), class_dir: Some(class.clone()) };
+    let (notes, steps) = notes_of(&other, &config);
+    assert!(steps > 0, "a corrupt class entry was used: {notes:?}");
+    assert!(notes[0].contains("the class's entry is skipped") && notes[0].contains("checksum"), "{notes:?}");
+    assert_eq!(entries(&other.dir), 1);
+}
+
+static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn record(p: Progress) {
+    let line = match p {
+        Progress::Note(line) => line.to_string(),
+        Progress::Step { .. } => "(step)".to_string(),
+        Progress::Epoch(_) => "(epoch)".to_string(),
+    };
+    SEEN.lock().unwrap().push(line);
+}
+
+#[test]
+fn a_sweep_says_what_it_trains_and_loads_and_how_long_before_the_first_step() {
+    let (data, dir) = tiny("sweep-estimate");
+    let sweep = Sweep::new(&data, Device::Cpu).cache_dir(dir.join("runs")).progress(record);
+    sweep.run(&[quick()]).unwrap();
+    SEEN.lock().unwrap().clear();
+    sweep.run(&[quick(), quick().set("seed", 1).unwrap(), quick().set("seed", 2).unwrap()]).unwrap();
+    let seen = SEEN.lock().unwrap().clone();
+    let first_step = seen.iter().position(|l| l == "(step)").expect("no step reported");
+    let said: Vec<&String> = seen[..first_step].iter().filter(|l| l.contains("about") || l.contains("およそ")).collect();
+    assert_eq!(said.len(), 2, "the sweep's estimate and the first run's time left: {seen:?}");
+    let counts = ["2 training(s) to run, 1 to load from the cache: about ", "学習 2 件，キャッシュから読み込み 1 件：このマシンでおよそ "];
+    assert!(counts.iter().any(|c| said[0].starts_with(c)), "{seen:?}");
 }

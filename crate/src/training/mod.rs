@@ -28,6 +28,7 @@ pub use crate::losses::{CenterConfig, ContrastiveCenterConfig, CosFaceConfig, Pc
 pub use crate::model::Precision;
 pub use config::{OptimizerKind, TrainConfig};
 pub use progress::{print_progress, Progress};
+pub(crate) use progress::minutes_and_seconds;
 
 use crate::data::{Batches, Split};
 use crate::error::{Error, Result, TorchContext};
@@ -322,8 +323,9 @@ impl Experiment {
         let images = data.images.to_device(self.device);
         let labels = data.labels.to_device(self.device);
         let first = self.history.len();
+        let clock = Clock { start: Instant::now(), first_epoch: first, epochs };
         for epoch in first..first + epochs {
-            let mut stats = self.train_epoch(epoch, &images, &labels, &mut progress)?;
+            let mut stats = self.train_epoch(epoch, &images, &labels, &clock, &mut progress)?;
             if let Some(test) = test.filter(|t| !t.is_empty()) {
                 stats.test_accuracy = Some(self.evaluate(test)?.accuracy);
             }
@@ -333,7 +335,14 @@ impl Experiment {
         Ok(self.history[first..].to_vec())
     }
 
-    fn train_epoch(&mut self, epoch: usize, images: &Tensor, labels: &Tensor, progress: &mut impl FnMut(Progress)) -> Result<EpochStats> {
+    fn train_epoch(
+        &mut self,
+        epoch: usize,
+        images: &Tensor,
+        labels: &Tensor,
+        clock: &Clock,
+        progress: &mut impl FnMut(Progress),
+    ) -> Result<EpochStats> {
         let start = Instant::now();
         let n = labels.size()[0] as usize;
         let batches = Batches::shuffled(n, self.config.batch_size, self.config.seed, epoch);
@@ -361,7 +370,8 @@ impl Experiment {
             windows.push(self.step_stats(&window, done, steps));
             if done % self.config.log_every == 0 || last {
                 // The original's line: the epoch's means so far.
-                progress(Progress::Step { epoch, so_far: &self.step_stats(&s, done, steps) });
+                let seconds_left = clock.seconds_left(epoch, done, steps);
+                progress(Progress::Step { epoch, so_far: &self.step_stats(&s, done, steps), seconds_left });
             }
             logged = s;
         }
@@ -562,6 +572,22 @@ impl Experiment {
 fn to_vec(t: &Tensor, what: &str) -> Result<Vec<f32>> {
     let t = t.detach().to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1);
     Vec::<f32>::try_from(&t).context(what)
+}
+
+/// When a call to train started and how many epochs it trains: what the time left in the
+/// progress lines is measured from (this run's own pace so far, on this machine).
+struct Clock {
+    start: Instant,
+    first_epoch: usize,
+    epochs: usize,
+}
+
+impl Clock {
+    fn seconds_left(&self, epoch: usize, done: usize, steps: usize) -> f64 {
+        let done = (epoch - self.first_epoch) * steps + done;
+        let left = self.epochs * steps - done;
+        self.start.elapsed().as_secs_f64() * left as f64 / done.max(1) as f64
+    }
 }
 
 #[cfg(test)]

@@ -81,7 +81,13 @@ fn progress_reports_steps_and_epochs() {
     let mut seen = Vec::new();
     e.train(&data, |p| {
         seen.push(match p {
-            Progress::Step { epoch, so_far } => format!("{epoch}:{}", so_far.step),
+            Progress::Step { epoch, so_far, seconds_left } => {
+                assert!(seconds_left.is_finite() && seconds_left >= 0.0, "{seconds_left}");
+                if (epoch, so_far.step) == (1, 10) {
+                    assert_eq!(seconds_left, 0.0, "nothing is left after the last step");
+                }
+                format!("{epoch}:{}", so_far.step)
+            }
             Progress::Epoch(s) => format!("end{}", s.epoch),
             Progress::Note(line) => line.to_string(),
         })
