@@ -185,8 +185,8 @@ install_data() {
 
 # --- the crate --------------------------------------------------------------------------
 build_crate() {
-  say "building lossviz (release)"
-  (cd "$REPO" && cargo build --release --locked --quiet -p lossviz --features cli) || die "cargo build failed (see above)"
+  say "building lossviz (release; cargo shows each crate as it compiles)"
+  (cd "$REPO" && cargo build --release --locked -p lossviz --features cli) || die "cargo build failed (see above)"
   # The smallest proof that libtorch loads and computes: one matrix product through tch.
   "$REPO/target/release/lossviz" self-check || die "libtorch did not load; remove $LIBTORCH_DIR and rerun"
 }

@@ -104,6 +104,12 @@ pub fn describe_precision(device: Device, precision: Precision) -> String {
     format!("Training precision: {chosen}. {}", bf16_advice(device, &cpu_flags()))
 }
 
+/// Whether this device computes bfloat16 natively (a GPU, or a CPU with AVX512-BF16 or AMX);
+/// elsewhere libtorch emulates it, many times slower than fp32.
+pub fn has_bf16_instructions(device: Device) -> bool {
+    device.is_cuda() || cpu_flags().iter().any(|f| f == "avx512_bf16" || f == "amx_bf16")
+}
+
 /// What is known about bfloat16 training on this hardware (BENCHMARKS.md, "Mixed
 /// precision"), so that nobody switches it on where it was measured slower.
 fn bf16_advice(device: Device, flags: &[String]) -> &'static str {

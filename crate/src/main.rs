@@ -11,8 +11,9 @@ use lossviz::losses::PcVariant;
 use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
 use lossviz::report::{summarize, Report};
 use lossviz::sweep::slurm::run_task;
-use lossviz::sweep::{grid, train_or_load, Axis, SlurmOptions, Sweep};
-use lossviz::training::{print_progress, Experiment, PcConfig, Precision, TrainConfig};
+use lossviz::lesson::QUICK_EPOCHS;
+use lossviz::sweep::{estimate, grid, train_or_load, Axis, SlurmOptions, Sweep};
+use lossviz::training::{print_progress, Experiment, PcConfig, Precision, Progress, TrainConfig};
 use tch::Device;
 
 /// The lesson's experiments and sweeps from a terminal. Finished runs are kept in the run
@@ -176,6 +177,38 @@ fn experiment_config(common: &Common, run: Run, pc_variant: PcVariant) -> TrainC
     }
 }
 
+/// On a terminal, the step lines become one bar redrawn in place; in a log (a pipe, a file,
+/// a Slurm output), every line is kept as [`print_progress`] prints it.
+fn cli_progress(p: Progress) {
+    use std::io::{IsTerminal, Write};
+    let mut out = std::io::stdout();
+    match p {
+        Progress::Step { epoch, so_far: s, seconds_left } if out.is_terminal() => {
+            const WIDTH: usize = 30;
+            let filled = WIDTH * s.step / s.steps.max(1);
+            let minutes = (seconds_left / 60.0).floor();
+            let _ = write!(
+                out,
+                "\r  epoch {:>2} [{}{}] {:>4}/{} loss {:.3} acc {:.1}% | {minutes:.0} min {:02.0} s left ",
+                epoch + 1,
+                "#".repeat(filled),
+                ".".repeat(WIDTH - filled),
+                s.step,
+                s.steps,
+                s.loss,
+                s.accuracy,
+                seconds_left - 60.0 * minutes,
+            );
+            let _ = out.flush();
+        }
+        Progress::Epoch(_) if out.is_terminal() => {
+            let _ = write!(out, "\r\x1b[2K");
+            print_progress(p);
+        }
+        _ => print_progress(p),
+    }
+}
+
 /// The device, the data (said in one line) and the output folder, created.
 fn prepare(common: &Common, out: &Path) -> Result<(Device, Dataset)> {
     let device = default_device()?;
@@ -197,14 +230,26 @@ fn compare(common: &Common, out: &Path, runs: &[Run], pc_variant: PcVariant) -> 
     let (device, data) = prepare(common, out)?;
     let titles = [(Run::Xent, "Cross entropy"), (Run::Center, "+ Center Loss"), (Run::Pc, "+ Center Loss + PC Loss")];
     let names = common.dataset.class_names();
+    let chosen: Vec<_> = titles.into_iter().filter(|(run, _)| runs.contains(run)).collect();
+    let configs: Vec<TrainConfig> = chosen.iter().map(|(run, _)| experiment_config(common, *run, pc_variant)).collect();
+    let estimate = estimate(&configs, &data, device)?;
+    println!("{}", estimate.line());
+    const LONG: f64 = 15.0 * 60.0;
+    if estimate.seconds > LONG && common.epochs > QUICK_EPOCHS {
+        println!(
+            "For a quicker look: --epochs {QUICK_EPOCHS}, the lesson's quick mode, takes about half as long (about {:.0} min here), \
+             or --limit 10000 about a sixth; Ctrl-C now and add either.",
+            estimate.seconds * QUICK_EPOCHS as f64 / common.epochs as f64 / 60.0
+        );
+    }
     let mut done = Vec::new();
-    for (run, title) in titles.into_iter().filter(|(run, _)| runs.contains(run)) {
+    for (run, title) in chosen {
         let name = run.name();
         println!("== {title} ==");
         // Through the run cache: the notebook's lesson, at the same settings, then loads
         // these runs instead of training them again (and so does this command, re-run).
         let mut experiment = Experiment::new(experiment_config(common, run, pc_variant), device)?;
-        train_or_load(&mut experiment, &data, print_progress)?;
+        train_or_load(&mut experiment, &data, cli_progress)?;
         let run = summarize(name, &experiment, &data)?;
         let r = &run.report;
         println!(
@@ -237,7 +282,7 @@ fn compare(common: &Common, out: &Path, runs: &[Run], pc_variant: PcVariant) -> 
 fn sweep(common: &Common, out: &Path, base: Run, vary: &[Axis], slurm: &SlurmArgs) -> Result<()> {
     let (device, data) = prepare(common, out)?;
     let configs = grid(&experiment_config(common, base, PcVariant::Original), vary)?;
-    let mut sweep = Sweep::new(&data, device);
+    let mut sweep = Sweep::new(&data, device).progress(cli_progress);
     if slurm.slurm {
         sweep = sweep.on_slurm(SlurmOptions {
             partition: slurm.partition.clone(),

@@ -34,6 +34,40 @@ pub(crate) fn training_seconds(config: &TrainConfig, data: &Dataset, device: Dev
     Ok(config.epochs as f64 * (train * per_train_image + test * per_test_image) + 2.0 * test * per_test_image)
 }
 
+/// What a set of configurations will cost here: how many train, how many load from the
+/// run cache, and about how many seconds the trainings take.
+#[derive(Debug, Clone)]
+pub struct Estimate {
+    pub to_train: usize,
+    pub to_load: usize,
+    pub seconds: f64,
+    /// Seconds per epoch of the configuration timed (the first to train).
+    per_epoch: f64,
+}
+
+impl Estimate {
+    /// Times the first of `to_train` and scales the others by their epochs.
+    pub(crate) fn new(to_train: &[&TrainConfig], to_load: usize, data: &Dataset, device: Device) -> Result<Self> {
+        let per_epoch = match to_train.first() {
+            Some(first) => training_seconds(first, data, device)? / first.epochs.max(1) as f64,
+            None => 0.0,
+        };
+        let seconds = to_train.iter().map(|c| c.epochs as f64 * per_epoch).sum();
+        Ok(Estimate { to_train: to_train.len(), to_load, seconds, per_epoch })
+    }
+
+    /// The estimate's seconds for one of the configurations.
+    pub fn seconds_for(&self, config: &TrainConfig) -> f64 {
+        config.epochs as f64 * self.per_epoch
+    }
+
+    /// One line, in the figures' language: "2 training(s) to run, 3 to load from the cache:
+    /// about 4 min 10 s on this machine (...)".
+    pub fn line(&self) -> String {
+        announcement(crate::plot::language(), self.to_train, self.to_load, self.seconds)
+    }
+}
+
 /// The line said before trainings start: how many train, how many load, how long.
 pub(crate) fn announcement(language: Language, to_train: usize, to_load: usize, seconds: f64) -> String {
     let ja = language == Language::Japanese;

@@ -22,6 +22,7 @@ use std::time::Instant;
 use tch::Device;
 
 pub use cache::{CachedRun, Lookup, RunCache};
+pub use estimate::Estimate;
 pub use slurm::SlurmOptions;
 pub use table::Table;
 
@@ -162,8 +163,7 @@ fn train_or_load_in(
         Lookup::Corrupt(why) => progress(Progress::Note(&format!("cache entry unusable ({why}); training again"))),
         Lookup::Missing => {}
     }
-    let seconds = estimate::training_seconds(&experiment.config, data, experiment.device)?;
-    progress(Progress::Note(&estimate::announcement(crate::plot::language(), 1, 0, seconds)));
+    progress(Progress::Note(&Estimate::new(&[&experiment.config], 0, data, experiment.device)?.line()));
     let history = experiment.train_watching(data, &mut progress)?;
     let run = summarize("lesson", experiment, data)?;
     let weights = cache.store(&identity, experiment, &run.report, &run.features)?;
@@ -172,6 +172,20 @@ fn train_or_load_in(
         weights.parent().unwrap_or(&weights).display()
     )));
     Ok(history)
+}
+
+/// What training `configs` on `data` will cost here, given what the run cache holds: said
+/// before a long job starts (`lossviz compare` prints it first).
+pub fn estimate(configs: &[TrainConfig], data: &Dataset, device: Device) -> Result<Estimate> {
+    let cache = RunCache::from_env();
+    let identity = cache::data_identity(data)?;
+    let mut to_train = Vec::new();
+    for config in configs {
+        if !matches!(cache.load(config, &identity)?, Lookup::Hit(_)) {
+            to_train.push(config);
+        }
+    }
+    Estimate::new(&to_train, configs.len() - to_train.len(), data, device)
 }
 
 /// Where a sweep's run came from.
@@ -290,14 +304,9 @@ impl<'a> Sweep<'a> {
         }
         let to_train: Vec<&TrainConfig> =
             configs.iter().zip(&lookups).filter(|(_, l)| !matches!(l, Lookup::Hit(_))).map(|(c, _)| c).collect();
-        // Timed on the first configuration to train; the others scaled by their epochs.
-        let per_epoch = match to_train.first() {
-            Some(first) => estimate::training_seconds(first, self.data, self.device)? / first.epochs.max(1) as f64,
-            None => 0.0,
-        };
-        let mut seconds_left: f64 = to_train.iter().map(|c| c.epochs as f64 * per_epoch).sum();
-        let line = estimate::announcement(crate::plot::language(), to_train.len(), configs.len() - to_train.len(), seconds_left);
-        (self.report)(Progress::Note(&line));
+        let estimate = Estimate::new(&to_train, configs.len() - to_train.len(), self.data, self.device)?;
+        (self.report)(Progress::Note(&estimate.line()));
+        let mut seconds_left = estimate.seconds;
         // The runs trained so far correct the estimate: seconds they took against estimated.
         let (mut took, mut estimated) = (0.0, 0.0);
         let mut runs = Vec::with_capacity(configs.len());
@@ -327,7 +336,7 @@ impl<'a> Sweep<'a> {
                 None => None,
             };
             let seconds = start.elapsed().as_secs_f64();
-            let this_one = config.epochs as f64 * per_epoch;
+            let this_one = estimate.seconds_for(config);
             seconds_left = (seconds_left - this_one).max(0.0);
             (took, estimated) = (took + seconds, estimated + this_one);
             let done = format!("{tag}: test accuracy {:.2}% in {seconds:.1} s", run.report.test_accuracy);
