@@ -8,6 +8,9 @@
 #   ./kernel-setup.sh lab        install everything, then open JupyterLab on notebooks/
 #   ./kernel-setup.sh hub [...]  (as root) install the lesson once, read-only, for a class and
 #                                serve it with JupyterHub (--help for its options)
+#   ./kernel-setup.sh prefill [quick|full|both] [--into DIR]
+#                                train every configuration the notebooks use once, so their
+#                                cells load instead of training (a class's cache: README)
 #   ./kernel-setup.sh test-tools only Chromium and playwright-core, for the browser test
 #   --cuda                       (before the command) use the CUDA build of torch 2.13
 #
@@ -277,6 +280,7 @@ case "$COMMAND" in
     say "time per step: $(IFS=,; echo "${PHASES[*]}" | sed 's/,/, /g'); total $SECONDS s"
     ;;
   hub) run_hub "$@" ;;
+  prefill) run_prefill "$@" ;;
   test-tools)
     # Only what the browser test needs beyond the lesson (scripts/fresh-machine.sh uses it).
     install_browser_test
@@ -285,5 +289,5 @@ case "$COMMAND" in
     install_all
     exec "$VENV/bin/jupyter" lab --notebook-dir="$REPO/notebooks" "$@"
     ;;
-  *) die "unknown command '$COMMAND'; use one of: install, run, test, lab, hub, test-tools (optionally after --cuda)" ;;
+  *) die "unknown command '$COMMAND'; use one of: install, run, test, lab, hub, prefill, test-tools (optionally after --cuda)" ;;
 esac

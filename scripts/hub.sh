@@ -9,6 +9,8 @@
 #   cache/  the set-up's cache: libtorch, evcxr, the data, the kernel's registry and its
 #           pre-built build folder, JupyterLab and JupyterHub (cache/venv), the proxy (cache/chp)
 #   hub/    the hub's state: its database and secrets (root only, mode 700)
+#   class-runs/  the class's run cache (--prefill): read by every student's kernel after
+#           their own ~/.cache/lossviz/runs, written by root alone
 # Private to each student, in their home, made at their first login or kernel start:
 #   ~/lossviz/notebooks, ~/.local/share/lossviz (kernel build folders, cargo home),
 #   ~/.cache/lossviz/runs (their run cache).
@@ -16,7 +18,7 @@
 CHP_VERSION=5.3.0
 HUB_PREFIX=/opt/lossviz HUB_IP=127.0.0.1 HUB_PORT=8000 HUB_GROUP=lossviz-students
 HUB_KERNELS=2 HUB_THREADS=1 HUB_PRECISION=fp32 HUB_START=1 HUB_ADMINS="" HUB_SLURM="" HUB_PARTITION="" HUB_TIME=08:00:00 HUB_CONNECT_IP=""
-HUB_SSL_KEY="" HUB_SSL_CERT="" HUB_CONFIG=""
+HUB_SSL_KEY="" HUB_SSL_CERT="" HUB_CONFIG="" HUB_PREFILL="" HUB_PREFILL_ONLY=0
 
 hub_usage() {
   cat >&2 <<'EOF'
@@ -33,6 +35,12 @@ usage: ./kernel-setup.sh hub [options]   (as root)
   --threads-per-kernel N    libtorch threads per kernel (default 1)
   --precision fp32|bf16     the students' training precision (default fp32; README, "Mixed precision")
   --install-only            install (or update) the shared set-up, do not start the hub
+  --prefill quick|full|both train every configuration of the lesson and the exercise once,
+                            at the quick or the original settings (or both), into the class's
+                            cache PREFIX/class-runs, which every student's kernel reads after
+                            their own: their trainings then load in seconds. The notebooks say
+                            how long each training takes before it starts.
+  --prefill-only MODE       only that, into the installed set-up (also while the hub runs)
   --config FILE             a JupyterHub configuration file of your own, read after the
                             lesson's hub/jupyterhub_config.py (it can change any setting)
   --slurm                   start each student's JupyterLab as a Slurm job (batchspawner), with:
@@ -57,6 +65,8 @@ hub_parse() {
       --threads-per-kernel) HUB_THREADS="${2:?}"; shift ;;
       --precision) HUB_PRECISION="${2:?--precision needs fp32 or bf16}"; shift ;;
       --install-only) HUB_START=0 ;;
+      --prefill) HUB_PREFILL="${2:?--prefill needs quick, full or both}"; shift ;;
+      --prefill-only) HUB_PREFILL="${2:?--prefill-only needs quick, full or both}"; HUB_PREFILL_ONLY=1 HUB_START=0; shift ;;
       --config) HUB_CONFIG="$(realpath "${2:?--config needs a file}")"; shift ;;
       --slurm) HUB_SLURM=1 ;;
       --partition) HUB_PARTITION="${2:?--partition needs a name}"; shift ;;
@@ -70,6 +80,7 @@ hub_parse() {
   case "$HUB_KERNELS$HUB_THREADS$HUB_PORT" in *[!0-9]*) die "--kernels-per-student, --threads-per-kernel and --port take whole numbers" ;; esac
   [ "$HUB_KERNELS" -ge 1 ] && [ "$HUB_THREADS" -ge 1 ] || die "--kernels-per-student and --threads-per-kernel must be at least 1"
   case "$HUB_PRECISION" in fp32|bf16) ;; *) die "--precision takes fp32 or bf16, not '$HUB_PRECISION'" ;; esac
+  case "$HUB_PREFILL" in ''|quick|full|both) ;; *) die "--prefill takes quick, full or both, not '$HUB_PREFILL'" ;; esac
   HUB_PREFIX="$(realpath -m "$HUB_PREFIX")"
 }
 
@@ -145,21 +156,24 @@ install_shared() {
   fi
   # The students' kernel: the same spec, plus where the shared pre-built folders are, which
   # makes scripts/lossviz-kernel give each student their own (see there).
+  # It names the class's cache too (empty until --prefill fills it).
+  mkdir -p "$p/class-runs"
   "$venv/bin/python" - "$p/cache/kernel/spec/kernel.json" "$venv/share/jupyter/kernels/lossviz-rust" "$p/cache/evcxr-build" \
-      "$p/src/target/release/lossviz" <<'PY'
+      "$p/src/target/release/lossviz" "$p/class-runs" <<'PY'
 import json, os, sys
-spec_path, dest, builds, program = sys.argv[1:]
+spec_path, dest, builds, program, class_runs = sys.argv[1:]
 spec = json.load(open(spec_path))
 spec["env"]["LOSSVIZ_SHARED_BUILDS"] = builds
 spec["env"]["LOSSVIZ_BIN"] = program
+spec["env"]["LOSSVIZ_CLASS_RUNS"] = class_runs
 os.makedirs(dest, exist_ok=True)
 with open(os.path.join(dest, "kernel.json"), "w") as f:
     json.dump(spec, f, indent=2)
 PY
   # Owned by root, readable by everyone, writable by root alone: the hub (root) runs files
   # from here, and every student runs others.
-  chown -R root:root "$p/src" "$p/rust" "$p/cache"
-  chmod -R a+rX,go-w "$p/src" "$p/rust" "$p/cache"
+  chown -R root:root "$p/src" "$p/rust" "$p/cache" "$p/class-runs"
+  chmod -R a+rX,go-w "$p/src" "$p/rust" "$p/cache" "$p/class-runs"
   say "shared set-up ready in $p ($(du -sh "$p" 2>/dev/null | cut -f1) on disk, hard links counted once)"
 }
 
@@ -185,10 +199,25 @@ refuse_if_hub_runs() {
   fi
 }
 
+# The class's cache: trained by root through the students' own kernel spec, so the entries'
+# keys are the ones the students' cells compute; readable by all, writable by root alone.
+hub_prefill() {
+  local p="$HUB_PREFIX" into="$HUB_PREFIX/class-runs"
+  [ -x "$p/cache/venv/bin/python" ] || die "no shared set-up under $p: run ./kernel-setup.sh hub --install-only first"
+  say "training the lesson's and the exercise's configurations ($HUB_PREFILL settings) into the class's cache $into"
+  mkdir -p "$into"
+  (cd "$p/src" && LOSSVIZ_RUNS="$into" "$p/cache/venv/bin/python" "$p/src/scripts/run_notebooks.py" --prefill "$p/src" "$HUB_PREFILL") \
+    || die "the class's cache could not be filled (see above)"
+  chown -R root:root "$into" && chmod -R a+rX,go-w "$into"
+  say "class's cache ready: $(find "$into" -name run.json | wc -l) runs in $into"
+}
+
 run_hub() {
   hub_parse "$@"
+  if [ "$HUB_PREFILL_ONLY" -eq 1 ]; then hub_prefill; return 0; fi
   refuse_if_hub_runs
   install_shared
+  [ -z "$HUB_PREFILL" ] || hub_prefill
   hub_secrets
   [ "$HUB_START" -eq 1 ] || { say "installed; start the hub with ./kernel-setup.sh hub (without --install-only)"; return 0; }
   getent group "$HUB_GROUP" >/dev/null || say "no group $HUB_GROUP yet: create it (groupadd $HUB_GROUP) and add students to it (usermod -aG $HUB_GROUP NAME)"

@@ -173,3 +173,25 @@ run_browser_test() {
 run_notebook_tests() {
   env "${SMALL_SETTINGS[@]}" "$VENV/bin/python" "$REPO/scripts/run_notebooks.py" --test "$REPO"
 }
+
+# ./kernel-setup.sh prefill [quick|full|both] [--into DIR]: every training of the lesson and
+# the exercise at those settings, once, into DIR (default: this user's run cache). A lecturer
+# without a hub hands DIR out; students copy its entries into ~/.cache/lossviz/runs, where
+# each is checked (checksums, settings, data) before it is used.
+run_prefill() {
+  local mode=quick into="$CACHE/runs"
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      quick|full|both) mode="$1" ;;
+      --into) into="$(realpath -m "${2:?--into needs a folder}")"; shift ;;
+      *) die "prefill takes quick, full or both, and --into DIR; not '$1'" ;;
+    esac
+    shift
+  done
+  install_all
+  mkdir -p "$into"
+  say "training the lesson's and the exercise's configurations ($mode settings) into $into"
+  LOSSVIZ_RUNS="$into" "$VENV/bin/python" "$REPO/scripts/run_notebooks.py" --prefill "$REPO" "$mode" \
+    || die "the prefill failed (see above)"
+  say "$(find "$into" -name run.json | wc -l) runs in $into"
+}

@@ -3,12 +3,17 @@
   run_notebooks.py --prebuild REPO   build lossviz inside the kernel once; print start times
   run_notebooks.py --test REPO       run every notebook and check it (kernel-setup.sh test
                                      sets LOSSVIZ_* to small settings first)
+  run_notebooks.py --prefill REPO quick|full|both
+                                     run the lesson and the exercise at those settings, so
+                                     that every training their cells do lands in LOSSVIZ_RUNS
+                                     (a class's cache: kernel-setup.sh prefill)
 
 A notebook runs with its own folder as the working directory (so its relative `:dep` path
 resolves), and its executed copy is written to a temporary folder, never into git.
 """
 import glob
 import os
+import re
 import sys
 import tempfile
 import time
@@ -205,7 +210,45 @@ def check_notebook(path, out_dir):
     return problems
 
 
+# The line of each notebook that chooses between its quick settings and the original's,
+# and that line for each choice: the prefill runs the notebooks as a student would, with
+# that line changed.
+MODE_LINES = {
+    "loss_functions.ipynb": {"quick": "let quick = true;", "full": "let quick = false;"},
+    "exercise.ipynb": {"quick": "let full = false;", "full": "let full = true;"},
+}
+
+
+def prefill(repo, modes):
+    """Every training of the (Japanese) lesson and exercise, into LOSSVIZ_RUNS. The English
+    notebooks train the same configurations, so their cells find these entries too."""
+    runs = os.environ.get("LOSSVIZ_RUNS")
+    if not runs:
+        sys.exit("--prefill needs LOSSVIZ_RUNS: the folder to fill")
+    for mode in modes:
+        for name, lines in MODE_LINES.items():
+            path = os.path.join(repo, "notebooks", "ja", name)
+            nb = nbformat.read(path, as_version=4)
+            chooser = [c for c in nb.cells if c.cell_type == "code" and any(l in c.source for l in lines.values())]
+            if len(chooser) != 1:
+                sys.exit(f"{path}: expected one cell with `{lines['quick']}` or `{lines['full']}`, found {len(chooser)}")
+            for line in lines.values():
+                chooser[0].source = chooser[0].source.replace(line, lines[mode])
+            start = time.monotonic()
+            try:
+                execute(nb, os.path.dirname(path))
+            except (CellExecutionError, CellTimeoutError) as e:
+                sys.exit(f"prefill: {name} ({mode}) failed:\n{e}")
+            text = outputs_text(nb)
+            trained = text.count("kept in the run cache") + len(re.findall(r"^\[\d+/\d+\] .*: test accuracy", text, re.M))
+            print(f"prefill: {name} ({mode}) in {time.monotonic() - start:.0f} s: {trained} training(s) added, "
+                  f"{text.count('loaded from the')} there already, in {runs}", flush=True)
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--prefill" and sys.argv[3] in ("quick", "full", "both"):
+        modes = ["quick", "full"] if sys.argv[3] == "both" else [sys.argv[3]]
+        return prefill(os.path.abspath(sys.argv[2]), modes)
     if len(sys.argv) != 3 or sys.argv[1] not in ("--prebuild", "--test"):
         sys.exit(__doc__)
     mode, repo = sys.argv[1], os.path.abspath(sys.argv[2])

@@ -87,9 +87,8 @@ pub fn describe_machine(device: Device) -> String {
     match device {
         Device::Cuda(i) => format!("CUDA GPU {i}"),
         _ => {
-            let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-            let model = info.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == "model name").map(|(_, v)| v.trim().to_string()));
-            format!("{}, {} threads", model.unwrap_or_else(|| std::env::consts::ARCH.to_string()), tch::get_num_threads())
+            let model = cpuinfo_field("model name").unwrap_or_else(|| std::env::consts::ARCH.to_string());
+            format!("{}, {} threads", model.trim(), tch::get_num_threads())
         }
     }
 }
@@ -130,12 +129,14 @@ fn bf16_advice(device: Device, flags: &[String]) -> &'static str {
 /// The CPU's feature flags and vendor from /proc/cpuinfo, lower-case (empty where there is
 /// none; an ARM CPU's `Features` are not read, so it is told none were found).
 fn cpu_flags() -> Vec<String> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| {
-        info.lines().find(|l| l.split(':').next().is_some_and(|k| k.trim() == name)).and_then(|l| l.split_once(':')).map(|(_, v)| v)
-    };
-    let words = field("flags").unwrap_or("").split_whitespace().chain(field("vendor_id").unwrap_or("").split_whitespace());
-    words.map(str::to_ascii_lowercase).collect()
+    let (flags, vendor) = (cpuinfo_field("flags").unwrap_or_default(), cpuinfo_field("vendor_id").unwrap_or_default());
+    flags.split_whitespace().chain(vendor.split_whitespace()).map(str::to_ascii_lowercase).collect()
+}
+
+/// The first CPU's `name : value` line of /proc/cpuinfo, its value.
+fn cpuinfo_field(name: &str) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.trim() == name).map(|(_, v)| v.to_string()))
 }
 
 #[cfg(test)]

@@ -18,7 +18,12 @@ student's Jupyter server (kernels over their websocket) as JupyterLab would:
    there, and the lesson's trainings load from the cache;
 5. isolation: a student cannot read another's notebooks or run cache, nor the hub's secrets;
    a third kernel for one student is refused (the limit is 2), and kernels run with the
-   configured one libtorch thread.
+   configured one libtorch thread;
+6. the class's cache: filled while the hub runs, then every lesson training of all three
+   students loads from it, none can write to it, and a changed setting trains into the
+   student's own cache;
+7. the set-up refuses to run over the running hub's files, and stopping the hub (TERM)
+   leaves no process of any student.
 Prints each student's memory and disk and the wall times. Every process it started, and the
 users, are removed at the end, also on failure.
 
@@ -360,10 +365,50 @@ async def scenario():
         say(f"{u}: memory {memory[u]:.0f} MB with its lesson kernel, home {disk_mb(home(u))} MB on disk")
     say(f"wall time of the lesson: three students at once {together:.0f} s (each: "
         + ", ".join(f"{r[0]:.0f} s" for r in results) + f"), one alone {alone:.0f} s")
+    await class_cache_scenario()
     if STALLS:
         say(f"kernels that never started a cell and were restarted (evcxr's start-up stall): {', '.join(STALLS)}")
     say("first kernel start of a new student (lossviz loaded): " + ", ".join(f"{r[1]:.1f} s" for r in results)
         + f"; after logging in again {relogin_first:.1f} s")
+
+
+async def class_cache_scenario():
+    """The lecturer fills the class's cache while the hub runs (`--prefill-only`, at the test's
+    small settings); then the three students, their own caches emptied, run the lesson: every
+    training must load from the class's cache and write nothing; none of them can write to it;
+    and a setting a student changes trains into their own cache."""
+    class_runs = os.path.join(PREFIX, "class-runs")
+    t0 = time.monotonic()
+    filled = subprocess.run([os.path.join(REPO, "kernel-setup.sh"), "hub", "--prefix", PREFIX, "--prefill-only", "quick"],
+                            env=dict(os.environ, **SMALL), capture_output=True, text=True, timeout=3600)
+    if filled.returncode != 0:
+        raise Failed(f"filling the class's cache failed ({filled.returncode}):\n{(filled.stdout + filled.stderr)[-1500:]}")
+    entries = [d for d in os.listdir(class_runs) if os.path.isfile(os.path.join(class_runs, d, "run.json"))]
+    say(f"class's cache filled in {time.monotonic() - t0:.0f} s while the hub ran: {len(entries)} runs")
+    nb = (await api("GET", f"/user/{STUDENTS[0]}/api/contents/{NOTEBOOK}?content=1"))["content"]
+    trainings = sum("train_or_load(" in "".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    for u in STUDENTS:
+        for k in await api("GET", f"/user/{u}/api/sessions"):
+            await api("DELETE", f"/user/{u}/api/sessions/{k['id']}")
+        shutil.rmtree(os.path.join(home(u), ".cache", "lossviz", "runs"), ignore_errors=True)
+    results = await asyncio.gather(*(run_notebook(u, "with the class's cache") for u in STUDENTS))
+    for u, (seconds, _, texts, _) in zip(STUDENTS, results):
+        loaded = texts.count("loaded from the class's cache (trained on ")
+        if loaded != trainings or runs_of(u):
+            raise Failed(f"{u}: {loaded} of the lesson's {trainings} trainings loaded from the class's cache, "
+                         f"{len(runs_of(u))} runs written to their own:\n{texts[-1500:]}")
+        for attempt in [["touch", os.path.join(class_runs, "mine")], ["rm", "-rf", os.path.join(class_runs, entries[0])]]:
+            if as_user(u, *attempt).returncode == 0 or not os.path.isdir(os.path.join(class_runs, entries[0])):
+                raise Failed(f"{u} could change the class's cache: {' '.join(attempt)} succeeded")
+    say("three students loaded all " + str(trainings) + " lesson trainings from the class's cache ("
+        + ", ".join(f"{r[0]:.0f} s" for r in results) + " for the whole lesson) and could not write to it")
+    kernel = results[0][3]
+    out = text_of(await kernel.run(
+        "let mut mine = Experiment::new(TrainConfig { seed: 7, ..model_xent.config.clone() }, device)?;\n"
+        "train_or_load(&mut mine, &data, print_progress)?;"))
+    if "kept in the run cache" not in out or len(runs_of(STUDENTS[0])) != 1 or "class" in out:
+        raise Failed(f"a changed setting did not train into the student's own cache:\n{out[-800:]}")
+    say("a setting the student changed trained into their own cache")
 
 
 def processes_of(user):

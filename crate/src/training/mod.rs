@@ -27,8 +27,8 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 pub use crate::losses::{CenterConfig, ContrastiveCenterConfig, CosFaceConfig, PcConfig};
 pub use crate::model::Precision;
 pub use config::{OptimizerKind, TrainConfig};
-pub use progress::{print_progress, Progress};
 pub(crate) use progress::minutes_and_seconds;
+pub use progress::{print_progress, Progress};
 
 use crate::data::{Batches, Split};
 use crate::error::{Error, Result, TorchContext};
