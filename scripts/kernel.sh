@@ -18,14 +18,14 @@ install_venv() {
   cp "$req" "$stamp"
 }
 
-# evcxr_jupyter takes about 6 minutes to compile on two cores (372 s in the fresh-machine run): built once.
+# evcxr_jupyter is compiled once; cargo shows each crate as it compiles it.
 install_evcxr() {
   local stamp="$EVCXR_ROOT/.version"
   if [ -x "$EVCXR_ROOT/bin/evcxr_jupyter" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$EVCXR_VERSION" ]; then
     return 0
   fi
-  say "building evcxr_jupyter $EVCXR_VERSION (about 6 minutes on two cores, once)"
-  cargo install --locked --quiet evcxr_jupyter --version "$EVCXR_VERSION" --root "$EVCXR_ROOT" \
+  say "building evcxr_jupyter $EVCXR_VERSION (once; the longest step of the set-up: minutes)"
+  cargo install --locked evcxr_jupyter --version "$EVCXR_VERSION" --root "$EVCXR_ROOT" \
     || die "cargo install evcxr_jupyter failed (see above)"
   echo "$EVCXR_VERSION" > "$stamp"
 }
@@ -111,8 +111,9 @@ spec = {
 with open(os.path.join(home, "spec", "kernel.json"), "w") as f:
     json.dump(spec, f, indent=2)
 PY
-  "$VENV/bin/jupyter" kernelspec install --user --name "$KERNEL_NAME" "$KERNEL_HOME/spec" >/dev/null 2>&1 \
-    || die "could not register the kernel with 'jupyter kernelspec install'"
+  local said
+  said="$("$VENV/bin/jupyter" kernelspec install --user --name "$KERNEL_NAME" "$KERNEL_HOME/spec" 2>&1)" \
+    || die "could not register the kernel with 'jupyter kernelspec install': $said"
 }
 
 # Runs a one-cell notebook through the kernel so slot 0 holds a built lossviz; after that a

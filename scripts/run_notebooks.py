@@ -219,6 +219,17 @@ MODE_LINES = {
 }
 
 
+def cell_seconds(cell):
+    """How long a cell ran, from the timing nbclient records in its metadata."""
+    from datetime import datetime
+    timing = cell.get("metadata", {}).get("execution", {})
+    begin, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (begin and end):
+        return None
+    parse = lambda t: datetime.fromisoformat(t.replace("Z", "+00:00"))
+    return (parse(end) - parse(begin)).total_seconds()
+
+
 def prefill(repo, modes):
     """Every training of the (Japanese) lesson and exercise, into LOSSVIZ_RUNS. The English
     notebooks train the same configurations, so their cells find these entries too."""
@@ -238,11 +249,20 @@ def prefill(repo, modes):
             try:
                 execute(nb, os.path.dirname(path))
             except (CellExecutionError, CellTimeoutError) as e:
-                sys.exit(f"prefill: {name} ({mode}) failed:\n{e}")
+                shown = "".join(text_of(c) for c in nb.cells if c.cell_type == "code" and errors_in(c))
+                sys.exit(f"prefill: {name} ({mode}) failed:\n{e}\n{shown[-3000:]}")
             text = outputs_text(nb)
             trained = text.count("kept in the run cache") + len(re.findall(r"^\[\d+/\d+\] .*: test accuracy", text, re.M))
             print(f"prefill: {name} ({mode}) in {time.monotonic() - start:.0f} s: {trained} training(s) added, "
                   f"{text.count('loaded from the')} there already, in {runs}", flush=True)
+            # What each cell took, for the lecturer's timetable (and the executed copy).
+            for i, cell in enumerate(nb.cells):
+                seconds = cell_seconds(cell)
+                if cell.cell_type == "code" and seconds is not None and seconds >= 1:
+                    print(f"  cell {i:>2}: {seconds:6.0f} s  {cell.source.splitlines()[0][:70]}", flush=True)
+            copy = os.path.join(tempfile.gettempdir(), f"lossviz-prefill-{mode}-{name}")
+            nbformat.write(nb, copy)
+            print(f"  executed copy: {copy}", flush=True)
 
 
 def main():

@@ -31,7 +31,7 @@ pub mod prelude {
     pub use crate::plot::{
         animation, curves, projections, scatter, scatter_grid, set_figure_language, Animation, Figure, Language, Normalize, Style,
     };
-    pub use crate::sweep::{grid, train_or_load, Axis, SlurmOptions, Sweep, SweepResult};
+    pub use crate::sweep::{grid, record_or_load, train_or_load, Axis, SlurmOptions, Sweep, SweepResult};
     pub use crate::training::{
         print_progress, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, EpochStats, Evaluation, Experiment, OptimizerKind, PcConfig,
         Precision, Progress, Snapshot, StepStats, TrainConfig,

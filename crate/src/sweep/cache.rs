@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result, TorchContext};
 use crate::features::Features;
-use crate::report::{unique_suffix, write_atomic, RunReport};
-use crate::training::{Experiment, TrainConfig, RESULTS_VERSION};
+use crate::report::{unique_suffix, write_atomic, Run, RunReport};
+use crate::training::{Experiment, Snapshot, TrainConfig, RESULTS_VERSION};
 
 /// Bumped when what an entry holds changes. (When training's numbers change,
 /// [`RESULTS_VERSION`] is bumped instead; a test says when.)
@@ -72,6 +72,9 @@ struct Entry {
     weights_crc32: u32,
     report: RunReport,
     features: Features,
+    /// A recording's frames (`record_or_load`); none for other runs.
+    #[serde(default)]
+    snapshots: Vec<Snapshot>,
 }
 
 /// A run read back from the cache.
@@ -83,6 +86,8 @@ pub struct CachedRun {
     pub weights: PathBuf,
     /// Found in the class's cache rather than the student's own.
     pub from_class: bool,
+    /// A recording's frames (`record_or_load`); none for other runs.
+    pub snapshots: Vec<Snapshot>,
 }
 
 impl CachedRun {
@@ -189,7 +194,7 @@ impl RunCache {
     /// entry that looks complete. When another writer stored the same configuration first, its
     /// entry is kept and this one dropped (same settings and data: the same run); an unusable
     /// entry in the way is replaced.
-    pub fn store(&self, data_identity: &str, experiment: &Experiment, report: &RunReport, features: &Features) -> Result<PathBuf> {
+    pub fn store(&self, data_identity: &str, experiment: &Experiment, run: &Run, snapshots: &[Snapshot]) -> Result<PathBuf> {
         let config = &experiment.config;
         let (dir, key_material) = self.entry(config, data_identity)?;
         let io = |path: &std::path::Path| {
@@ -203,8 +208,14 @@ impl RunCache {
         let written = (|| {
             let bytes = experiment.weights_bytes()?;
             write_atomic(&staging.join("weights.ot"), &bytes)?;
-            let entry =
-                Entry { format: FORMAT, key_material, weights_crc32: crc32(&bytes), report: report.clone(), features: features.clone() };
+            let entry = Entry {
+                format: FORMAT,
+                key_material,
+                weights_crc32: crc32(&bytes),
+                report: run.report.clone(),
+                features: run.features.clone(),
+                snapshots: snapshots.to_vec(),
+            };
             let body = serde_json::to_vec(&entry).map_err(Error::json("the cached run"))?;
             let mut file = format!("{:08x}\n", crc32(&body)).into_bytes();
             file.extend(body);
@@ -262,5 +273,6 @@ fn read_entry(dir: &Path, material: &str) -> Result<Lookup> {
         Ok(_) => return corrupt("weights.ot does not match its checksum"),
         Err(e) => return corrupt(&format!("weights.ot unreadable ({e})")),
     }
-    Ok(Lookup::Hit(Box::new(CachedRun { report: entry.report, features: entry.features, weights, from_class: false })))
+    let (report, features, snapshots) = (entry.report, entry.features, entry.snapshots);
+    Ok(Lookup::Hit(Box::new(CachedRun { report, features, weights, from_class: false, snapshots })))
 }

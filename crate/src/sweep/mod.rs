@@ -30,7 +30,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::plot::{curves, scatter_grid, Figure, Style, Words};
 use crate::report::{run_experiment, summarize, Run};
-use crate::training::{print_progress, EpochStats, Experiment, Progress, TrainConfig};
+use crate::training::{print_progress, EpochStats, Experiment, Progress, Snapshot, TrainConfig};
 
 /// One setting and the values it takes in a [`grid`].
 #[derive(Debug, Clone)]
@@ -138,40 +138,78 @@ fn train_or_load_in(
     cache: &RunCache,
     experiment: &mut Experiment,
     data: &Dataset,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> Result<Vec<EpochStats>> {
+    let identity = cache::data_identity(data)?;
+    through_cache(cache, &identity, experiment, data, progress, |e, data, progress| {
+        e.train_watching(data, progress)?;
+        Ok(Vec::new())
+    })?;
+    Ok(experiment.history.clone())
+}
+
+/// The exercise's animation, kept like the lesson's trainings: trains `experiment` (fresh
+/// from [`Experiment::new`]) for its `config.epochs`, recording the features of the first
+/// `probe` test images after every epoch, the frames of [`animation`](crate::plot::animation);
+/// or, when the run cache holds this recording, loads it (and the trained weights).
+pub fn record_or_load(experiment: &mut Experiment, data: &Dataset, probe: usize, progress: impl FnMut(Progress)) -> Result<Vec<Snapshot>> {
+    record_or_load_in(&RunCache::from_env(), experiment, data, probe, progress)
+}
+
+fn record_or_load_in(
+    cache: &RunCache,
+    experiment: &mut Experiment,
+    data: &Dataset,
+    probe: usize,
+    progress: impl FnMut(Progress),
+) -> Result<Vec<Snapshot>> {
+    let identity = format!("{}; recorded: the first {probe} test images after every epoch", cache::data_identity(data)?);
+    through_cache(cache, &identity, experiment, data, progress, |e, data, progress| {
+        e.train_recording(e.config.epochs, 1, &data.train, &data.test.first(probe), progress)
+    })
+}
+
+/// Loads `experiment`'s run from `cache` under `identity`, replaying its per-epoch log (the
+/// lesson's discussion reads it); or says how long training takes here, trains with
+/// `train`, and keeps the run.
+fn through_cache(
+    cache: &RunCache,
+    identity: &str,
+    experiment: &mut Experiment,
+    data: &Dataset,
+    mut progress: impl FnMut(Progress),
+    train: impl FnOnce(&mut Experiment, &Dataset, &mut dyn FnMut(Progress)) -> Result<Vec<Snapshot>>,
+) -> Result<Vec<Snapshot>> {
     if !experiment.history.is_empty() {
         return Err(Error::input(
             "experiment",
             format!("already trained {} epochs", experiment.history.len()),
-            "train_or_load needs an Experiment fresh from Experiment::new",
+            "train_or_load and record_or_load need an Experiment fresh from Experiment::new",
         ));
     }
-    let identity = cache::data_identity(data)?;
-    match cache.load(&experiment.config, &identity)? {
+    match cache.load(&experiment.config, identity)? {
         Lookup::Hit(hit) => {
             experiment.load_weights(&hit.weights)?;
             experiment.history = hit.report.history.clone();
             let dir = hit.weights.parent().unwrap_or(&hit.weights).display().to_string();
             progress(Progress::Note(&format!("{} from {dir}; its training log:", hit.loaded_note())));
-            // The lesson's discussion reads the per-epoch log, so a loaded run shows it too.
             for stats in &experiment.history {
                 progress(Progress::Epoch(stats));
             }
-            return Ok(experiment.history.clone());
+            return Ok(hit.snapshots);
         }
         Lookup::Corrupt(why) => progress(Progress::Note(&format!("cache entry unusable ({why}); training again"))),
         Lookup::Missing => {}
     }
     progress(Progress::Note(&Estimate::new(&[&experiment.config], 0, data, experiment.device)?.line()));
-    let history = experiment.train_watching(data, &mut progress)?;
+    let snapshots = train(experiment, data, &mut progress)?;
     let run = summarize("lesson", experiment, data)?;
-    let weights = cache.store(&identity, experiment, &run.report, &run.features)?;
+    let weights = cache.store(identity, experiment, &run, &snapshots)?;
     progress(Progress::Note(&format!(
         "kept in the run cache ({}): a restarted kernel loads it instead of training again",
         weights.parent().unwrap_or(&weights).display()
     )));
-    Ok(history)
+    Ok(snapshots)
 }
 
 /// What training `configs` on `data` will cost here, given what the run cache holds: said
@@ -332,7 +370,7 @@ impl<'a> Sweep<'a> {
                 }
             })?;
             let weights = match &cache {
-                Some((cache, identity)) => Some(cache.store(identity, &experiment, &run.report, &run.features)?),
+                Some((cache, identity)) => Some(cache.store(identity, &experiment, &run, &[])?),
                 None => None,
             };
             let seconds = start.elapsed().as_secs_f64();

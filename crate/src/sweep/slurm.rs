@@ -375,7 +375,7 @@ pub fn run_task(plan_path: &Path, index: usize) -> Result<()> {
         crate::device::describe_precision(device, task.config.precision)
     );
     let (run, experiment) = run_experiment(&task.label, task.config.clone(), &data, device, print_progress)?;
-    let weights = cache.store(&identity, &experiment, &run.report, &run.features)?;
+    let weights = cache.store(&identity, &experiment, &run, &[])?;
     println!(
         "{}: test accuracy {:.2}%, stored in {}",
         task.label,

@@ -192,7 +192,7 @@ fn writers_storing_one_configuration_at_once_leave_one_whole_entry() {
                     let (_, mut bias) = experiment.store.variables().into_iter().find(|(name, _)| name.ends_with("bias")).unwrap();
                     let _ = tch::no_grad(|| bias.fill_(writer as f64));
                     for _ in 0..8 {
-                        cache.store(identity, &experiment, &run.report, &run.features).unwrap();
+                        cache.store(identity, &experiment, run, &[]).unwrap();
                     }
                 })
             })
@@ -278,4 +278,31 @@ fn a_sweep_says_what_it_trains_and_loads_and_how_long_before_the_first_step() {
     assert_eq!(said.len(), 2, "the sweep's estimate and the first run's time left: {seen:?}");
     let counts = ["2 training(s) to run, 1 to load from the cache: about ", "学習 2 件，キャッシュから読み込み 1 件：このマシンでおよそ "];
     assert!(counts.iter().any(|c| said[0].starts_with(c)), "{seen:?}");
+}
+
+#[test]
+fn an_animations_recording_is_kept_apart_from_the_run_and_loads_whole() {
+    let (data, dir) = tiny("recording-cache");
+    let cache = RunCache::new(dir.join("runs"));
+    let config = TrainConfig { epochs: 3, ..quick().with_center() };
+    let mut recorded = Experiment::new(config.clone(), Device::Cpu).unwrap();
+    let frames = record_or_load_in(&cache, &mut recorded, &data, 40, |_| {}).unwrap();
+    assert_eq!(frames.iter().map(|f| f.epoch).collect::<Vec<_>>(), [0, 1, 2]);
+    assert!(frames.iter().all(|f| f.features.labels.len() == 40));
+
+    let mut again = Experiment::new(config.clone(), Device::Cpu).unwrap();
+    let mut steps = 0;
+    let loaded = record_or_load_in(&cache, &mut again, &data, 40, |p| {
+        if let Progress::Step { .. } = p {
+            steps += 1
+        }
+    })
+    .unwrap();
+    assert_eq!((steps, &loaded), (0, &frames), "the second recording trained again or lost frames");
+    assert_eq!(again.features(&data.test).unwrap(), recorded.features(&data.test).unwrap());
+    // The same settings through train_or_load are another entry: it has no frames to give.
+    let mut plain = Experiment::new(config, Device::Cpu).unwrap();
+    let mut trained = false;
+    train_or_load_in(&cache, &mut plain, &data, |p| trained |= matches!(p, Progress::Step { .. })).unwrap();
+    assert!(trained, "train_or_load took the recording's entry");
 }

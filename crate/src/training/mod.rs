@@ -86,7 +86,7 @@ impl StepStats {
 }
 
 /// The features of a probe set after an epoch (0-based), recorded during training.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     pub epoch: usize,
     pub features: Features,
