@@ -152,13 +152,13 @@ impl RunCache {
     /// The entry's folder for this configuration and data, and the key material it hashes.
     fn entry(&self, config: &TrainConfig, data_identity: &str) -> Result<(PathBuf, String)> {
         let material = Self::key_material(config, data_identity)?;
-        Ok((self.dir.join(Self::entry_name(config, data_identity)?), material))
+        Ok((self.dir.join(name_of(&material)), material))
     }
 
     /// The entry's folder name: what names a configuration trained on this data wherever the
     /// cache is mounted (a Slurm plan names its tasks' entries by it).
     pub(crate) fn entry_name(config: &TrainConfig, data_identity: &str) -> Result<String> {
-        Ok(format!("{:016x}", fnv1a(Self::key_material(config, data_identity)?.as_bytes())))
+        Ok(name_of(&Self::key_material(config, data_identity)?))
     }
 
     /// The entry's folder for this configuration and data.
@@ -171,9 +171,8 @@ impl RunCache {
     pub fn load(&self, config: &TrainConfig, data_identity: &str) -> Result<Lookup> {
         let own = self.load_own(config, data_identity)?;
         let Some(class_dir) = self.class_dir.as_ref().filter(|_| !matches!(own, Lookup::Hit(_))) else { return Ok(own) };
-        let name = Self::entry_name(config, data_identity)?;
         let material = Self::key_material(config, data_identity)?;
-        Ok(match (read_entry(&class_dir.join(name), &material)?, own) {
+        Ok(match (read_entry(&class_dir.join(name_of(&material)), &material)?, own) {
             (Lookup::Hit(mut hit), _) => {
                 hit.from_class = true;
                 Lookup::Hit(hit)
@@ -243,6 +242,11 @@ impl RunCache {
         let _ = std::fs::remove_dir_all(&staging);
         placed.map(|()| dir.join("weights.ot"))
     }
+}
+
+/// An entry's folder name: the hash of its key material.
+fn name_of(material: &str) -> String {
+    format!("{:016x}", fnv1a(material.as_bytes()))
 }
 
 /// The entry in `dir`, checked: its checksums, its format, and that it was made for
