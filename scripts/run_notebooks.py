@@ -24,7 +24,12 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 KERNEL = "lossviz-rust"
 CELL_TIMEOUT = 900
-START_TIMEOUT = 300
+# A kernel answers kernel_info within seconds; one that has not after a minute has stalled
+# (issue 23: evcxr's start-up stall), and waiting longer never helped.
+START_TIMEOUT = 60
+# Kernels started again after such a stall, each printed; the summary counts them, so a
+# worse rate shows in the log before the stall is fixed at its root.
+stalled_starts = []
 
 
 def code_notebook(*cells):
@@ -34,12 +39,23 @@ def code_notebook(*cells):
 
 
 def execute(nb, cwd, allow_errors=False, timeout=CELL_TIMEOUT):
-    client = NotebookClient(
-        nb, kernel_name=KERNEL, timeout=timeout, startup_timeout=START_TIMEOUT,
-        allow_errors=allow_errors, resources={"metadata": {"path": cwd}},
-    )
-    client.execute()
-    return nb
+    """Runs every cell in a new kernel. A kernel that never answers its first request is
+    shut down and started once more, as a student would restart it."""
+    for attempt in (1, 2):
+        client = NotebookClient(
+            nb, kernel_name=KERNEL, timeout=timeout, startup_timeout=START_TIMEOUT,
+            allow_errors=allow_errors, resources={"metadata": {"path": cwd}},
+        )
+        try:
+            client.execute()
+            return nb
+        except RuntimeError as e:
+            # nbclient has shut the silent kernel down already; no cell has run.
+            if attempt == 2 or "didn't respond" not in str(e):
+                raise
+            stalled_starts.append(cwd)
+            print(f"a new kernel did not answer in {START_TIMEOUT} s (start-up stall); "
+                  f"starting another (restart {len(stalled_starts)})", flush=True)
 
 
 def text_of(cell):
@@ -283,6 +299,7 @@ def main():
         problems.append("no notebooks found under notebooks/")
     for path in notebooks:
         problems += check_notebook(path, out_dir)
+    print(f"kernel starts that stalled and were restarted: {len(stalled_starts)}", flush=True)
     if problems:
         print("\n".join(["", "notebook problems:"] + problems), file=sys.stderr)
         sys.exit(1)
