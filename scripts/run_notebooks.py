@@ -7,6 +7,11 @@
                                      run the lesson and the exercise at those settings, so
                                      that every training their cells do lands in LOSSVIZ_RUNS
                                      (a class's cache: kernel-setup.sh prefill)
+  run_notebooks.py --budget REPO [--class DIR]
+                                     time the class's core path (quick settings, no cell
+                                     tagged "optional") with empty caches, then with the
+                                     cache that filled as the class's; with --class, only
+                                     the latter, against DIR (OMP_NUM_THREADS=1: the hub's)
 
 A notebook runs with its own folder as the working directory (so its relative `:dep` path
 resolves), and its executed copy is written to a temporary folder, never into git.
@@ -23,6 +28,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 KERNEL = "lossviz-rust"
+REPO = None  # the checkout whose notebooks run: main() sets it from the command line
 CELL_TIMEOUT = 900
 # A kernel answers kernel_info within seconds; one that has not after a minute has stalled
 # (issue 23: evcxr's start-up stall), and waiting longer never helped.
@@ -246,45 +252,92 @@ def cell_seconds(cell):
     return (parse(end) - parse(begin)).total_seconds()
 
 
-def prefill(repo, modes):
+def with_mode(name, mode, core_only=False):
+    """The Japanese notebook `name` with its mode line set to `mode`; without the cells tagged
+    "optional" when only the class's core path is wanted."""
+    lines = MODE_LINES[name]
+    path = os.path.join(REPO, "notebooks", "ja", name)
+    nb = nbformat.read(path, as_version=4)
+    chooser = [c for c in nb.cells if c.cell_type == "code" and any(l in c.source for l in lines.values())]
+    if len(chooser) != 1:
+        sys.exit(f"{path}: expected one cell with `{lines['quick']}` or `{lines['full']}`, found {len(chooser)}")
+    for line in lines.values():
+        chooser[0].source = chooser[0].source.replace(line, lines[mode])
+    if core_only:
+        nb.cells = [c for c in nb.cells if "optional" not in c.metadata.get("tags", [])]
+    return nb, path
+
+
+def run_timed(name, mode, label, core_only=False):
+    """Runs a notebook as a student would, printing what each cell took; its seconds."""
+    nb, path = with_mode(name, mode, core_only)
+    start = time.monotonic()
+    try:
+        execute(nb, os.path.dirname(path))
+    except (CellExecutionError, CellTimeoutError) as e:
+        shown = "".join(text_of(c) for c in nb.cells if c.cell_type == "code" and errors_in(c))
+        sys.exit(f"{label}: {name} ({mode}) failed:\n{e}\n{shown[-3000:]}")
+    seconds = time.monotonic() - start
+    text = outputs_text(nb)
+    trained = text.count("kept in the run cache") + len(re.findall(r"^\[\d+/\d+\] .*: test accuracy", text, re.M))
+    print(f"{label}: {name} ({mode}) in {seconds:.0f} s: {trained} training(s), "
+          f"{text.count('loaded from the')} loaded", flush=True)
+    for i, cell in enumerate(nb.cells):
+        cell_s = cell_seconds(cell)
+        if cell.cell_type == "code" and cell_s is not None and cell_s >= 1:
+            print(f"  cell {i:>2}: {cell_s:6.0f} s  {cell.source.splitlines()[0][:70]}", flush=True)
+    copy = os.path.join(tempfile.gettempdir(), f"lossviz-{label}-{mode}-{name}")
+    nbformat.write(nb, copy)
+    print(f"  executed copy: {copy}", flush=True)
+    return seconds
+
+
+def prefill(modes):
     """Every training of the (Japanese) lesson and exercise, into LOSSVIZ_RUNS. The English
     notebooks train the same configurations, so their cells find these entries too."""
     runs = os.environ.get("LOSSVIZ_RUNS")
     if not runs:
         sys.exit("--prefill needs LOSSVIZ_RUNS: the folder to fill")
     for mode in modes:
-        for name, lines in MODE_LINES.items():
-            path = os.path.join(repo, "notebooks", "ja", name)
-            nb = nbformat.read(path, as_version=4)
-            chooser = [c for c in nb.cells if c.cell_type == "code" and any(l in c.source for l in lines.values())]
-            if len(chooser) != 1:
-                sys.exit(f"{path}: expected one cell with `{lines['quick']}` or `{lines['full']}`, found {len(chooser)}")
-            for line in lines.values():
-                chooser[0].source = chooser[0].source.replace(line, lines[mode])
-            start = time.monotonic()
-            try:
-                execute(nb, os.path.dirname(path))
-            except (CellExecutionError, CellTimeoutError) as e:
-                shown = "".join(text_of(c) for c in nb.cells if c.cell_type == "code" and errors_in(c))
-                sys.exit(f"prefill: {name} ({mode}) failed:\n{e}\n{shown[-3000:]}")
-            text = outputs_text(nb)
-            trained = text.count("kept in the run cache") + len(re.findall(r"^\[\d+/\d+\] .*: test accuracy", text, re.M))
-            print(f"prefill: {name} ({mode}) in {time.monotonic() - start:.0f} s: {trained} training(s) added, "
-                  f"{text.count('loaded from the')} there already, in {runs}", flush=True)
-            # What each cell took, for the lecturer's timetable (and the executed copy).
-            for i, cell in enumerate(nb.cells):
-                seconds = cell_seconds(cell)
-                if cell.cell_type == "code" and seconds is not None and seconds >= 1:
-                    print(f"  cell {i:>2}: {seconds:6.0f} s  {cell.source.splitlines()[0][:70]}", flush=True)
-            copy = os.path.join(tempfile.gettempdir(), f"lossviz-prefill-{mode}-{name}")
-            nbformat.write(nb, copy)
-            print(f"  executed copy: {copy}", flush=True)
+        for name in MODE_LINES:
+            run_timed(name, mode, "prefill")
+    print(f"prefill: the runs are in {runs}", flush=True)
+
+
+def budget(class_runs=None):
+    """What a class's core path (the lesson and the exercise at quick settings, without the
+    cells tagged "optional") costs on this machine: first with empty caches, which fills one
+    that then serves as the class's cache for the second pass. With `class_runs`, only the
+    second pass, against that class cache."""
+    import platform
+    threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count()))
+    machine = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+    passes = [] if class_runs else [("without a cache", None)]
+    filled = class_runs or tempfile.mkdtemp(prefix="lossviz-budget-class-")
+    passes.append(("with the class's cache", filled))
+    results = []
+    for label, class_dir in passes:
+        os.environ["LOSSVIZ_RUNS"] = tempfile.mkdtemp(prefix="lossviz-budget-own-") if class_dir else filled
+        if class_dir:
+            os.environ["LOSSVIZ_CLASS_RUNS"] = class_dir
+        else:
+            os.environ.pop("LOSSVIZ_CLASS_RUNS", None)
+        parts = [run_timed(name, "quick", "budget", core_only=True) for name in MODE_LINES]
+        results.append(f"{label}: lesson {parts[0]:.0f} s + exercise {parts[1]:.0f} s = {sum(parts) / 60:.1f} min")
+    print(f"class budget (core path at quick settings; {machine}, {os.cpu_count()} cores, "
+          f"{threads} thread(s) per kernel):\n  " + "\n  ".join(results), flush=True)
+    if not class_runs:
+        print(f"  the class's cache it filled: {filled}", flush=True)
 
 
 def main():
+    global REPO
+    if len(sys.argv) >= 3:
+        REPO = os.path.abspath(sys.argv[2])
     if len(sys.argv) == 4 and sys.argv[1] == "--prefill" and sys.argv[3] in ("quick", "full", "both"):
-        modes = ["quick", "full"] if sys.argv[3] == "both" else [sys.argv[3]]
-        return prefill(os.path.abspath(sys.argv[2]), modes)
+        return prefill(["quick", "full"] if sys.argv[3] == "both" else [sys.argv[3]])
+    if sys.argv[1:2] == ["--budget"] and len(sys.argv) in (3, 5) and sys.argv[3:4] in ([], ["--class"]):
+        return budget(os.path.abspath(sys.argv[4]) if len(sys.argv) == 5 else None)
     if len(sys.argv) != 3 or sys.argv[1] not in ("--prebuild", "--test"):
         sys.exit(__doc__)
     mode, repo = sys.argv[1], os.path.abspath(sys.argv[2])
