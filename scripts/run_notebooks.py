@@ -7,11 +7,13 @@
                                      run the lesson and the exercise at those settings, so
                                      that every training their cells do lands in LOSSVIZ_RUNS
                                      (a class's cache: kernel-setup.sh prefill)
-  run_notebooks.py --budget REPO [--class DIR]
+  run_notebooks.py --budget REPO [--class DIR] [--side-by-side]
                                      time the class's core path (quick settings, no cell
                                      tagged "optional") with empty caches, then with the
                                      cache that filled as the class's; with --class, only
-                                     the latter, against DIR (OMP_NUM_THREADS=1: the hub's)
+                                     the latter, against DIR; side by side, the lesson and
+                                     the exercise at once (with OMP_NUM_THREADS=1: the hub's
+                                     one thread per kernel, two students on two cores)
 
 A notebook runs with its own folder as the working directory (so its relative `:dep` path
 resolves), and its executed copy is written to a temporary folder, never into git.
@@ -304,11 +306,17 @@ def prefill(modes):
     print(f"prefill: the runs are in {runs}", flush=True)
 
 
-def budget(class_runs=None):
+def run_core(name, label):
+    return run_timed(name, "quick", label, core_only=True)
+
+
+def budget(class_runs=None, side_by_side=False):
     """What a class's core path (the lesson and the exercise at quick settings, without the
     cells tagged "optional") costs on this machine: first with empty caches, which fills one
     that then serves as the class's cache for the second pass. With `class_runs`, only the
-    second pass, against that class cache."""
+    second pass, against that class cache. Side by side, the two notebooks run at once in two
+    kernels, as two students on a hub share its cores (with OMP_NUM_THREADS=1 and two cores:
+    each notebook's time is what it takes there at one thread per kernel)."""
     import platform
     threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count()))
     machine = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
@@ -322,10 +330,17 @@ def budget(class_runs=None):
             os.environ["LOSSVIZ_CLASS_RUNS"] = class_dir
         else:
             os.environ.pop("LOSSVIZ_CLASS_RUNS", None)
-        parts = [run_timed(name, "quick", "budget", core_only=True) for name in MODE_LINES]
+        jobs = [(name, "budget-" + ("class-cache" if class_dir else "no-cache")) for name in MODE_LINES]
+        if side_by_side:
+            import multiprocessing
+            with multiprocessing.Pool(len(jobs)) as pool:
+                parts = pool.starmap(run_core, jobs)
+        else:
+            parts = [run_core(*job) for job in jobs]
         results.append(f"{label}: lesson {parts[0]:.0f} s + exercise {parts[1]:.0f} s = {sum(parts) / 60:.1f} min")
     print(f"class budget (core path at quick settings; {machine}, {os.cpu_count()} cores, "
-          f"{threads} thread(s) per kernel):\n  " + "\n  ".join(results), flush=True)
+          f"{threads} thread(s) per kernel{', the two notebooks side by side' if side_by_side else ''}):\n  "
+          + "\n  ".join(results), flush=True)
     if not class_runs:
         print(f"  the class's cache it filled: {filled}", flush=True)
 
@@ -336,8 +351,14 @@ def main():
         REPO = os.path.abspath(sys.argv[2])
     if len(sys.argv) == 4 and sys.argv[1] == "--prefill" and sys.argv[3] in ("quick", "full", "both"):
         return prefill(["quick", "full"] if sys.argv[3] == "both" else [sys.argv[3]])
-    if sys.argv[1:2] == ["--budget"] and len(sys.argv) in (3, 5) and sys.argv[3:4] in ([], ["--class"]):
-        return budget(os.path.abspath(sys.argv[4]) if len(sys.argv) == 5 else None)
+    if sys.argv[1:2] == ["--budget"] and len(sys.argv) >= 3:
+        options = sys.argv[3:]
+        side_by_side = "--side-by-side" in options
+        if side_by_side:
+            options.remove("--side-by-side")
+        if not options or (len(options) == 2 and options[0] == "--class"):
+            return budget(os.path.abspath(options[1]) if options else None, side_by_side)
+        sys.exit(__doc__)
     if len(sys.argv) != 3 or sys.argv[1] not in ("--prebuild", "--test"):
         sys.exit(__doc__)
     mode, repo = sys.argv[1], os.path.abspath(sys.argv[2])
