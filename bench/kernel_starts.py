@@ -99,12 +99,15 @@ class Server:
         self.log = open(os.path.join(self.dir, "server.log"), "w")
         self.proc = subprocess.Popen(
             [python, "-m", "jupyter_server", "--no-browser", f"--port={self.port}", "--ip=127.0.0.1",
-             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.dir}"],
+             f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.dir}",
+             "--ServerApp.allow_root=True"],
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
 
     async def ready(self):
         from tornado.httpclient import AsyncHTTPClient
         for _ in range(120):
+            if self.proc.poll() is not None:
+                raise SystemExit(f"the Jupyter server exited ({self.proc.returncode}); its log: {self.log.name}")
             try:
                 await AsyncHTTPClient().fetch(self.url("/api/status"))
                 return
@@ -135,7 +138,7 @@ async def start_via_server(server, out_dir, label):
     session = uuid.uuid4().hex
     ws = None
     try:
-        ws = await websocket_connect(server.url(f"/api/kernels/{kernel_id}/channels") + f"&session_id={session}")
+        ws = await websocket_connect(server.url(f"/api/kernels/{kernel_id}/channels", "ws") + f"&session_id={session}")
         info = message("kernel_info_request", {}, session)
         await ws.write_message(json.dumps(info))
         await until(ws, lambda m: m["msg_type"] == "kernel_info_reply" and m["parent_header"].get("msg_id") == info["header"]["msg_id"],
