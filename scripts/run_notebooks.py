@@ -30,7 +30,6 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 KERNEL = "lossviz-rust"
-REPO = None  # the checkout whose notebooks run: main() sets it from the command line
 CELL_TIMEOUT = 900
 # A kernel answers kernel_info within seconds; one that has not after a minute has stalled
 # (issue 23: evcxr's start-up stall), and waiting longer never helped.
@@ -254,11 +253,11 @@ def cell_seconds(cell):
     return (parse(end) - parse(begin)).total_seconds()
 
 
-def with_mode(name, mode, core_only=False):
+def with_mode(repo, name, mode, core_only=False):
     """The Japanese notebook `name` with its mode line set to `mode`; without the cells tagged
     "optional" when only the class's core path is wanted."""
     lines = MODE_LINES[name]
-    path = os.path.join(REPO, "notebooks", "ja", name)
+    path = os.path.join(repo, "notebooks", "ja", name)
     nb = nbformat.read(path, as_version=4)
     chooser = [c for c in nb.cells if c.cell_type == "code" and any(l in c.source for l in lines.values())]
     if len(chooser) != 1:
@@ -270,9 +269,9 @@ def with_mode(name, mode, core_only=False):
     return nb, path
 
 
-def run_timed(name, mode, label, core_only=False):
+def run_timed(repo, name, mode, label, core_only=False):
     """Runs a notebook as a student would, printing what each cell took; its seconds."""
-    nb, path = with_mode(name, mode, core_only)
+    nb, path = with_mode(repo, name, mode, core_only)
     start = time.monotonic()
     try:
         execute(nb, os.path.dirname(path))
@@ -294,7 +293,7 @@ def run_timed(name, mode, label, core_only=False):
     return seconds
 
 
-def prefill(modes):
+def prefill(repo, modes):
     """Every training of the (Japanese) lesson and exercise, into LOSSVIZ_RUNS. The English
     notebooks train the same configurations, so their cells find these entries too."""
     runs = os.environ.get("LOSSVIZ_RUNS")
@@ -302,15 +301,11 @@ def prefill(modes):
         sys.exit("--prefill needs LOSSVIZ_RUNS: the folder to fill")
     for mode in modes:
         for name in MODE_LINES:
-            run_timed(name, mode, "prefill")
+            run_timed(repo, name, mode, "prefill")
     print(f"prefill: the runs are in {runs}", flush=True)
 
 
-def run_core(name, label):
-    return run_timed(name, "quick", label, core_only=True)
-
-
-def budget(class_runs=None, side_by_side=False):
+def budget(repo, class_runs=None, side_by_side=False):
     """What a class's core path (the lesson and the exercise at quick settings, without the
     cells tagged "optional") costs on this machine: first with empty caches, which fills one
     that then serves as the class's cache for the second pass. With `class_runs`, only the
@@ -324,20 +319,21 @@ def budget(class_runs=None, side_by_side=False):
     filled = class_runs or tempfile.mkdtemp(prefix="lossviz-budget-class-")
     passes.append(("with the class's cache", filled))
     results = []
-    for label, class_dir in passes:
+    for pass_name, class_dir in passes:
         os.environ["LOSSVIZ_RUNS"] = tempfile.mkdtemp(prefix="lossviz-budget-own-") if class_dir else filled
         if class_dir:
             os.environ["LOSSVIZ_CLASS_RUNS"] = class_dir
         else:
             os.environ.pop("LOSSVIZ_CLASS_RUNS", None)
-        jobs = [(name, "budget-" + ("class-cache" if class_dir else "no-cache")) for name in MODE_LINES]
+        label = "budget-" + ("class-cache" if class_dir else "no-cache")
+        jobs = [(repo, name, "quick", label, True) for name in MODE_LINES]
         if side_by_side:
             import multiprocessing
             with multiprocessing.Pool(len(jobs)) as pool:
-                parts = pool.starmap(run_core, jobs)
+                parts = pool.starmap(run_timed, jobs)
         else:
-            parts = [run_core(*job) for job in jobs]
-        results.append(f"{label}: lesson {parts[0]:.0f} s + exercise {parts[1]:.0f} s = {sum(parts) / 60:.1f} min")
+            parts = [run_timed(*job) for job in jobs]
+        results.append(f"{pass_name}: lesson {parts[0]:.0f} s + exercise {parts[1]:.0f} s = {sum(parts) / 60:.1f} min")
     print(f"class budget (core path at quick settings; {machine}, {os.cpu_count()} cores, "
           f"{threads} thread(s) per kernel{', the two notebooks side by side' if side_by_side else ''}):\n  "
           + "\n  ".join(results), flush=True)
@@ -346,18 +342,15 @@ def budget(class_runs=None, side_by_side=False):
 
 
 def main():
-    global REPO
-    if len(sys.argv) >= 3:
-        REPO = os.path.abspath(sys.argv[2])
     if len(sys.argv) == 4 and sys.argv[1] == "--prefill" and sys.argv[3] in ("quick", "full", "both"):
-        return prefill(["quick", "full"] if sys.argv[3] == "both" else [sys.argv[3]])
+        return prefill(os.path.abspath(sys.argv[2]), ["quick", "full"] if sys.argv[3] == "both" else [sys.argv[3]])
     if sys.argv[1:2] == ["--budget"] and len(sys.argv) >= 3:
         options = sys.argv[3:]
         side_by_side = "--side-by-side" in options
         if side_by_side:
             options.remove("--side-by-side")
         if not options or (len(options) == 2 and options[0] == "--class"):
-            return budget(os.path.abspath(options[1]) if options else None, side_by_side)
+            return budget(os.path.abspath(sys.argv[2]), os.path.abspath(options[1]) if options else None, side_by_side)
         sys.exit(__doc__)
     if len(sys.argv) != 3 or sys.argv[1] not in ("--prebuild", "--test"):
         sys.exit(__doc__)
