@@ -164,12 +164,19 @@ PY
 }
 
 # What this run had to download or build goes back to the user's cache.
+# A heavy thing whose stamp (.version: the evcxr build) changed was rebuilt here, so the new one
+# replaces the cache's.
 hand_back_heavy() {
-  local h
+  local h new
   for h in "${HEAVY[@]}"; do
-    if [ ! -d "$REAL_CACHE/$h" ] && [ -d "$NEW_HOME/.cache/lossviz/$h" ]; then
-      mkdir -p "$REAL_CACHE" && mv "$NEW_HOME/.cache/lossviz/$h" "$REAL_CACHE/$h" && say "kept $h in $REAL_CACHE for the next run"
+    new="$NEW_HOME/.cache/lossviz/$h"
+    [ -d "$new" ] || continue
+    if [ -d "$REAL_CACHE/$h" ]; then
+      { [ -f "$new/.version" ] && ! cmp -s "$new/.version" "$REAL_CACHE/$h/.version"; } || continue
+      rm -rf "$REAL_CACHE/$h.old" && mv "$REAL_CACHE/$h" "$REAL_CACHE/$h.old"
     fi
+    mkdir -p "$REAL_CACHE" && mv "$new" "$REAL_CACHE/$h" && rm -rf "$REAL_CACHE/$h.old" \
+      && say "kept $h ($(cat "$REAL_CACHE/$h/.version" 2>/dev/null || echo new)) in $REAL_CACHE for the next run"
   done
 }
 

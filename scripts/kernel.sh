@@ -18,16 +18,44 @@ install_venv() {
   cp "$req" "$stamp"
 }
 
-# evcxr_jupyter is compiled once; cargo shows each crate as it compiles it.
+# evcxr_jupyter is compiled once, from its published source but against zeromq 0.7 instead
+# of the 0.6 it names: with 0.6 about one kernel start in twenty never answered, its shell
+# thread parked for good in zeromq's peer_disconnected while jupyter_server closed its
+# short-lived kernel_info connection (issue 23, BENCHMARKS.md "Kernel starts"); 0.7 builds
+# with no change to evcxr's code. scripts/evcxr/Cargo.lock pins every crate of that build,
+# and the source's checksum is checked, so the build is the one measured here.
+EVCXR_ZEROMQ=0.7.0
+EVCXR_CRATE_SHA256=3ce0d7b3058f68a9673df4f1266b641942fea0ec131881d095306e509a382764
 install_evcxr() {
-  local stamp="$EVCXR_ROOT/.version"
-  if [ -x "$EVCXR_ROOT/bin/evcxr_jupyter" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$EVCXR_VERSION" ]; then
+  local stamp="$EVCXR_ROOT/.version" build="$EVCXR_VERSION+zeromq-$EVCXR_ZEROMQ"
+  if [ -x "$EVCXR_ROOT/bin/evcxr_jupyter" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$build" ]; then
     return 0
   fi
-  say "building evcxr_jupyter $EVCXR_VERSION (once; the longest step of the set-up: minutes)"
-  cargo install --locked evcxr_jupyter --version "$EVCXR_VERSION" --root "$EVCXR_ROOT" \
-    || die "cargo install evcxr_jupyter failed (see above)"
-  echo "$EVCXR_VERSION" > "$stamp"
+  say "building evcxr_jupyter $EVCXR_VERSION with zeromq $EVCXR_ZEROMQ (once; the longest step of the set-up: minutes)"
+  # `cargo info` downloads the crate into cargo's own cache, from the registry cargo is set up for.
+  cargo info --quiet "evcxr_jupyter@$EVCXR_VERSION" >/dev/null \
+    || die "cargo could not download evcxr_jupyter $EVCXR_VERSION (see above; the set-up needs the crates registry once)"
+  local crate src="$CACHE/evcxr-src"
+  crate="$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/"evcxr_jupyter-$EVCXR_VERSION.crate" 2>/dev/null | head -n 1)" || true
+  [ -f "$crate" ] || die "cargo info left no evcxr_jupyter-$EVCXR_VERSION.crate under ${CARGO_HOME:-$HOME/.cargo}/registry/cache"
+  echo "$EVCXR_CRATE_SHA256  $crate" | sha256sum --check --quiet \
+    || die "$crate is not the evcxr_jupyter $EVCXR_VERSION this set-up was tested with (sha256 differs): delete it and run again"
+  rm -rf "$src" && mkdir -p "$src" && tar -xzf "$crate" -C "$src" --strip-components=1 \
+    || die "could not unpack $crate into $src"
+  awk -v want="$EVCXR_ZEROMQ" '
+    previous == "[dependencies.zeromq]" && /^version = "0\.6\.0"$/ { $0 = "version = \"" want "\""; changed++ }
+    { print; previous = $0 }
+    END { exit changed != 1 }' "$src/Cargo.toml" > "$src/Cargo.toml.zeromq" \
+    || die "$src/Cargo.toml does not name zeromq 0.6.0 where this set-up expects it"
+  mv "$src/Cargo.toml.zeromq" "$src/Cargo.toml"
+  cp "$REPO/scripts/evcxr/Cargo.lock" "$src/Cargo.lock"
+  # A new root, not one written over: its files may be hard links to another cache's
+  # (scripts/fresh-machine.sh --reuse-heavy).
+  rm -rf "$EVCXR_ROOT"
+  cargo install --locked --path "$src" --root "$EVCXR_ROOT" \
+    || die "cargo install of evcxr_jupyter (from $src) failed (see above)"
+  echo "$build" > "$stamp"
+  rm -rf "$src"
 }
 
 # The kernel's own cargo registry holds exactly the crates the repository's Cargo.lock pins.

@@ -307,16 +307,16 @@ fn sweep(common: &Common, out: &Path, base: Run, vary: &[Axis], slurm: &SlurmArg
     result.scatter_grid(Normalize::EqualAspect)?.save(out.join("grid.png"))?;
     result.curves()?.save(out.join("curves.png"))?;
     println!("wrote table.md, table.html, grid.png and curves.png to {}", out.display());
-    if result.missing.is_empty() {
+    let not_run: Vec<&lossviz::sweep::MissingRun> = result.missing.iter().filter(|m| !m.diverged).collect();
+    if not_run.is_empty() {
         return Ok(());
     }
-    let lines: Vec<String> = result
-        .missing
+    let lines: Vec<String> = not_run
         .iter()
         .map(|m| format!("  {}: {}{}", m.label, m.why, m.log.as_ref().map(|l| format!("; log: {}", l.display())).unwrap_or_default()))
         .collect();
     Err(lossviz::error::Error::Slurm {
-        what: format!("{} of {} configuration(s)", result.missing.len(), configs.len()),
+        what: format!("{} of {} configuration(s)", not_run.len(), configs.len()),
         message: format!("the table lists them as missing; run the same command again to submit only those:\n{}", lines.join("\n")),
     })
 }

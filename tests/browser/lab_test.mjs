@@ -173,8 +173,9 @@ async function main() {
         await page.keyboard.press("Escape");
       }
     };
-    // evcxr 0.22 now and then never starts the first request it receives: the cell stays
-    // queued and the kernel publishes nothing (README; seen in CI here and in the hub test).
+    // evcxr 0.22 on zeromq 0.6 now and then never started the first request it received: the
+    // cell stayed queued and the kernel published nothing (issue 23; the set-up now builds it
+    // on zeromq 0.7).
     // The server's own execution_state cannot tell (it says busy as soon as a request is
     // sent), so listen to the kernel's iopub channel: no "busy" in 60 s is the stall. The
     // student's cure, Kernel > Restart, is then applied once, and said.
@@ -196,6 +197,9 @@ async function main() {
       const idleBy = Date.now() + 120_000;
       do await page.waitForTimeout(1000); while (!/\bidle\b/.test(await kernelState()) && Date.now() < idleBy);
       console.log(`kernel state after the restart: ${await kernelState()}`);
+      // The rest still runs, so the log shows whether the restart cured it; the test fails
+      // anyway: with zeromq 0.7 under evcxr no start stalled in hundreds (BENCHMARKS.md).
+      fail("the kernel needed a restart before its first cell started (evcxr's start-up stall, issue 23)");
       await runAll();
     }
     const started = Date.now();

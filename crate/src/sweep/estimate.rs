@@ -5,7 +5,7 @@ use std::time::Instant;
 use tch::Device;
 
 use crate::data::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::plot::Language;
 use crate::training::{minutes_and_seconds, Experiment, TrainConfig};
 
@@ -20,10 +20,16 @@ const TIMED_TEST_IMAGES: usize = 1000;
 pub(crate) fn training_seconds(config: &TrainConfig, data: &Dataset, device: Device) -> Result<f64> {
     let batch = config.batch_size.max(1);
     let mut probe = Experiment::new(TrainConfig { epochs: 1, log_every: usize::MAX, ..config.clone() }, device)?;
-    probe.train_for(1, &data.train.first(batch), |_| {})?;
+    // The steps cost the same whether or not the loss stays finite; a setting that diverges
+    // is for its training to report, with the other runs of its sweep still going on.
+    let time_anyway = |trained: Result<Vec<_>>| match trained {
+        Ok(_) | Err(Error::Diverged { .. }) => Ok(()),
+        Err(e) => Err(e),
+    };
+    time_anyway(probe.train_for(1, &data.train.first(batch), |_| {}))?;
     let timed = data.train.first(TIMED_STEPS * batch);
     let start = Instant::now();
-    probe.train_for(1, &timed, |_| {})?;
+    time_anyway(probe.train_for(1, &timed, |_| {}))?;
     let per_train_image = start.elapsed().as_secs_f64() / timed.len().max(1) as f64;
     let test = data.test.first(TIMED_TEST_IMAGES);
     let start = Instant::now();

@@ -256,14 +256,18 @@ pub struct SweepRun {
     pub weights: Option<PathBuf>,
 }
 
-/// A configuration a Slurm sweep has no run for: its task failed, was cancelled, or (with
-/// `wait: false`) has not finished yet. Running the sweep again submits only these.
+/// A configuration a sweep has no run for: its loss diverged, or on Slurm its task failed,
+/// was cancelled, or (with `wait: false`) has not finished yet. Running a Slurm sweep again
+/// submits only the latter.
 #[derive(Debug, Clone)]
 pub struct MissingRun {
     pub label: String,
     pub why: String,
     /// The task's Slurm log.
     pub log: Option<PathBuf>,
+    /// The loss became infinite or NaN: running it again gives the same, so it is an outcome
+    /// of its settings (the exercise's collapsing PC Loss), not a task to resubmit.
+    pub diverged: bool,
 }
 
 /// Runs configurations on one dataset, with a cache of finished runs.
@@ -347,7 +351,7 @@ impl<'a> Sweep<'a> {
         let mut seconds_left = estimate.seconds;
         // The runs trained so far correct the estimate: seconds they took against estimated.
         let (mut took, mut estimated) = (0.0, 0.0);
-        let mut runs = Vec::with_capacity(configs.len());
+        let (mut runs, mut missing) = (Vec::with_capacity(configs.len()), Vec::new());
         for (i, ((config, label), lookup)) in configs.iter().zip(names).zip(lookups).enumerate() {
             let tag = format!("[{}/{}] {label}", i + 1, configs.len());
             match lookup {
@@ -364,24 +368,36 @@ impl<'a> Sweep<'a> {
             let left = crate::training::minutes_and_seconds(seconds_left * pace);
             (self.report)(Progress::Note(&format!("{tag}: training {} epochs (the sweep: about {left} left)", config.epochs)));
             let start = Instant::now();
-            let (run, experiment) = run_experiment(&label, config.clone(), self.data, self.device, |p| {
+            let trained = run_experiment(&label, config.clone(), self.data, self.device, |p| {
                 if !self.quiet {
                     (self.report)(p)
                 }
-            })?;
+            });
+            let this_one = estimate.seconds_for(config);
+            seconds_left = (seconds_left - this_one).max(0.0);
+            let (run, experiment) = match trained {
+                Ok(trained) => trained,
+                // The other runs still answer the question the sweep asks; this row says why
+                // it has no numbers.
+                Err(e @ Error::Diverged { .. }) => {
+                    let why = e.to_string();
+                    (self.report)(Progress::Note(&format!("{tag}: {why}")));
+                    missing.push(MissingRun { label, why, log: None, diverged: true });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let weights = match &cache {
                 Some((cache, identity)) => Some(cache.store(identity, &experiment, &run, &[])?),
                 None => None,
             };
             let seconds = start.elapsed().as_secs_f64();
-            let this_one = estimate.seconds_for(config);
-            seconds_left = (seconds_left - this_one).max(0.0);
             (took, estimated) = (took + seconds, estimated + this_one);
             let done = format!("{tag}: test accuracy {:.2}% in {seconds:.1} s", run.report.test_accuracy);
             (self.report)(Progress::Note(&done));
             runs.push(SweepRun { label, run, source: Source::Trained, weights });
         }
-        Ok(SweepResult { runs, missing: Vec::new(), varying, class_names: self.data.kind.class_names() })
+        Ok(SweepResult { runs, missing, varying, class_names: self.data.kind.class_names() })
     }
 
     /// Submits what the cache lacks as one array job, waits for it (unless `wait` is off),
@@ -461,12 +477,12 @@ impl<'a> Sweep<'a> {
                     let log = log.is_file().then_some(log);
                     let see = log.as_ref().map(|l| format!("; log: {}", l.display())).unwrap_or_default();
                     (self.report)(Progress::Note(&format!("{tag}: {why}{see}")));
-                    missing.push(MissingRun { label, why, log });
+                    missing.push(MissingRun { label, why, log, diverged: false });
                 }
                 (_, None) => {
                     let why = "not in the run cache, and no task was submitted for it (another sweep removed it?)".to_string();
                     (self.report)(Progress::Note(&format!("{tag}: {why}")));
-                    missing.push(MissingRun { label, why, log: None });
+                    missing.push(MissingRun { label, why, log: None, diverged: false });
                 }
             }
         }
@@ -477,7 +493,7 @@ impl<'a> Sweep<'a> {
 /// A finished sweep: its runs, and the settings that differ between them.
 pub struct SweepResult {
     pub runs: Vec<SweepRun>,
-    /// Configurations without a run (only on Slurm: a task failed, or is still running).
+    /// Configurations without a run: diverged, or on Slurm failed or still running.
     pub missing: Vec<MissingRun>,
     pub varying: Vec<String>,
     class_names: [&'static str; 10],

@@ -40,7 +40,7 @@ impl Table {
             .chain(missing.iter().map(|m| {
                 let mut row = vec![m.label.clone()];
                 row.extend((2..header.len()).map(|_| "-".to_string()));
-                row.push("missing".to_string());
+                row.push(if m.diverged { "diverged" } else { "missing" }.to_string());
                 row
             }))
             .collect();

@@ -43,6 +43,21 @@ fn grid_is_every_combination_and_labels_name_only_what_differs() {
 }
 
 #[test]
+fn a_diverging_run_is_a_row_of_its_own_and_the_next_run_still_trains() {
+    let (data, dir) = tiny("sweep-diverged");
+    let configs = vec![TrainConfig { lr: 1e6, ..quick().with_center() }, quick().with_center()];
+    let result = Sweep::new(&data, Device::Cpu).cache_dir(dir.join("runs")).quiet().run(&configs).unwrap();
+    assert_eq!((result.runs.len(), result.missing.len()), (1, 1));
+    let diverged = &result.missing[0];
+    assert!(diverged.diverged && diverged.why.contains("diverged") && diverged.why.contains("lr (now 1000000)"), "{}", diverged.why);
+    let (names, _) = labels(&configs);
+    assert_eq!((diverged.label.as_str(), result.runs[0].label.as_str()), (names[0].as_str(), names[1].as_str()));
+    let table = result.table();
+    assert_eq!(table.rows.len(), 2);
+    assert_eq!((table.rows[1][0].as_str(), table.rows[1].last().unwrap().as_str()), (names[0].as_str(), "diverged"));
+}
+
+#[test]
 fn a_second_run_loads_from_the_cache_with_identical_results() {
     let (data, dir) = tiny("sweep-cache");
     let configs = vec![quick(), quick().with_center()];
