@@ -160,7 +160,8 @@ prebuild_kernel() {
 
 install_kernel() {
   command -v flock >/dev/null || die "flock (util-linux) is needed"
-  # evcxr links each cell with mold when it finds it: much faster than the default linker.
+  # evcxr links each cell with mold when it finds it (whether that is faster here is not
+  # settled: BENCHMARKS.md, "The lesson's first cells").
   apt_install mold || say "mold not installed; notebook cells will link more slowly"
   phase JupyterLab
   install_venv

@@ -288,6 +288,8 @@ def run_timed(repo, name, mode, label, core_only=False):
     try:
         execute(nb, os.path.dirname(path))
     except (CellExecutionError, CellTimeoutError) as e:
+        # What ran until then still tells how long it took, and the copy shows why it stopped.
+        print_cells(nb, label, mode, name)
         shown = "".join(text_of(c) for c in nb.cells if c.cell_type == "code" and errors_in(c))
         sys.exit(f"{label}: {name} ({mode}) failed:\n{e}\n{shown[-3000:]}")
     seconds = time.monotonic() - start
@@ -295,6 +297,12 @@ def run_timed(repo, name, mode, label, core_only=False):
     trained = text.count("kept in the run cache") + len(re.findall(r"^\[\d+/\d+\] .*: test accuracy", text, re.M))
     print(f"{label}: {name} ({mode}) in {seconds:.0f} s: {trained} training(s), "
           f"{text.count('loaded from the')} loaded", flush=True)
+    print_cells(nb, label, mode, name)
+    return seconds
+
+
+def print_cells(nb, label, mode, name):
+    """Each cell's seconds, and where the executed copy is kept."""
     for i, cell in enumerate(nb.cells):
         cell_s = cell_seconds(cell)
         if cell.cell_type == "code" and cell_s is not None and cell_s >= 1:
@@ -302,7 +310,6 @@ def run_timed(repo, name, mode, label, core_only=False):
     copy = os.path.join(tempfile.gettempdir(), f"lossviz-{label}-{mode}-{name}")
     nbformat.write(nb, copy)
     print(f"  executed copy: {copy}", flush=True)
-    return seconds
 
 
 def prefill(repo, modes):
