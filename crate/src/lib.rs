@@ -4,16 +4,21 @@
 //!
 //! In a notebook, `use lossviz::prelude::*;` brings in everything the lesson uses,
 //! including `tch` itself (as `lossviz::tch`), so one `:dep` is enough.
+mod checks;
+pub mod cache;
 pub mod data;
 pub mod device;
 pub mod error;
 pub mod features;
+pub mod fs;
+pub(crate) mod language;
 pub mod lesson;
 pub mod losses;
 pub mod metrics;
 pub mod model;
 pub mod plot;
 pub mod report;
+mod rng;
 pub mod sweep;
 pub mod training;
 
@@ -31,7 +36,8 @@ pub mod prelude {
     pub use crate::plot::{
         animation, curves, projections, scatter, scatter_grid, set_figure_language, Animation, Figure, Language, Normalize, Style,
     };
-    pub use crate::sweep::{grid, record_or_load, train_or_load, Axis, SlurmOptions, Sweep, SweepResult};
+    pub use crate::cache::{record_or_load, train_or_load};
+    pub use crate::sweep::{grid, Axis, SlurmOptions, Sweep, SweepResult};
     pub use crate::training::{
         print_progress, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, EpochStats, Evaluation, Experiment, OptimizerKind, PcConfig,
         Precision, Progress, Snapshot, StepStats, TrainConfig,

@@ -12,7 +12,8 @@ use lossviz::losses::PcVariant;
 use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
 use lossviz::report::{summarize, Report};
 use lossviz::sweep::slurm::run_task;
-use lossviz::sweep::{estimate, grid, train_or_load, Axis, SlurmOptions, Sweep};
+use lossviz::cache::{estimate, train_or_load};
+use lossviz::sweep::{grid, Axis, SlurmOptions, Sweep};
 use lossviz::training::{print_progress, Experiment, PcConfig, Precision, Progress, TrainConfig};
 use tch::Device;
 
@@ -302,8 +303,8 @@ fn sweep(common: &Common, out: &Path, base: Run, vary: &[Axis], slurm: &SlurmArg
     }
     let table = result.table();
     println!("\n{table}");
-    lossviz::report::write_atomic(&out.join("table.md"), table.to_markdown().as_bytes())?;
-    lossviz::report::write_atomic(&out.join("table.html"), table.to_html().as_bytes())?;
+    lossviz::fs::write_atomic(&out.join("table.md"), table.to_markdown().as_bytes())?;
+    lossviz::fs::write_atomic(&out.join("table.html"), table.to_html().as_bytes())?;
     result.scatter_grid(Normalize::EqualAspect)?.save(out.join("grid.png"))?;
     result.curves()?.save(out.join("curves.png"))?;
     println!("wrote table.md, table.html, grid.png and curves.png to {}", out.display());

@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn forward_gives_logits_and_hidden_features() {
-        let _rng = crate::training::lock_global_rng();
+        let _rng = crate::rng::lock_global_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let config = ModelConfig { hidden_dim: 3, ..Default::default() };
         let model = Cnn::new(&vs.root(), config).unwrap();
@@ -208,7 +208,7 @@ mod tests {
     #[test]
     fn every_convolution_and_its_output_is_channels_last() {
         // Tests draw from libtorch's one global generator; see `lock_global_rng`.
-        let _rng = crate::training::lock_global_rng();
+        let _rng = crate::rng::lock_global_rng();
         // With one input channel a permuted copy of conv1's weights keeps NCHW strides; the
         // check on conv1 is the one that caught it.
         for in_channels in [1, 3] {
@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn weights_and_biases_start_as_pytorchs() {
-        let _rng = crate::training::lock_global_rng();
+        let _rng = crate::rng::lock_global_rng();
         // Uniform in ±1/√fan_in, biases too: every value inside the bound, and the extremes
         // near it (tch's Kaiming default would overshoot it 2.45x; zero biases fail too).
         tch::manual_seed(1);
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn bad_shapes_and_zero_sizes_are_errors() {
-        let _rng = crate::training::lock_global_rng();
+        let _rng = crate::rng::lock_global_rng();
         let vs = nn::VarStore::new(Device::Cpu);
         let err = Cnn::new(&vs.root(), ModelConfig { hidden_dim: 0, ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("hidden_dim = 0"), "{err}");

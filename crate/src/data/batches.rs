@@ -2,14 +2,7 @@
 //! generator, not libtorch's global one, so the order depends only on (seed, epoch).
 use tch::Tensor;
 
-/// splitmix64: tiny, fast, and good enough to shuffle a dataset reproducibly.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use crate::rng::splitmix64;
 
 /// The batches of one epoch: `n` samples in a seeded random order, cut into pieces of
 /// `batch_size` (the last one may be smaller, like `drop_last=False`).

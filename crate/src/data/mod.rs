@@ -176,6 +176,14 @@ pub(crate) mod tests {
         }
     }
 
+    /// 60 images per split written to a temporary folder and loaded back: the smallest
+    /// dataset that trains through every path the cache and the sweeps take.
+    pub fn tiny_dataset(name: &str) -> (Dataset, TestDir) {
+        let dir = temp_dir(name);
+        write_tiny_dataset(&dir.join("data"), 60, false);
+        (Dataset::load(DatasetKind::Mnist, Some(&dir.join("data")), None).unwrap(), dir)
+    }
+
     pub fn temp_dir(name: &str) -> TestDir {
         TestDir(tempfile::Builder::new().prefix(&format!("lossviz-test-{name}-")).tempdir().unwrap())
     }

@@ -10,7 +10,7 @@ use tch::{nn, Tensor};
 
 use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
 use crate::error::{Result, TorchContext};
-use crate::training::config::non_negative;
+use crate::checks::non_negative;
 
 #[derive(Debug)]
 pub struct CenterLoss {

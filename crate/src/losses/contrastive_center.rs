@@ -11,7 +11,7 @@ use tch::{nn, Tensor};
 
 use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
 use crate::error::{Result, TorchContext};
-use crate::training::config::{non_negative, positive};
+use crate::checks::{non_negative, positive};
 
 #[derive(Debug)]
 pub struct ContrastiveCenterLoss {

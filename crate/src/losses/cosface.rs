@@ -14,7 +14,7 @@ use tch::{nn, Tensor};
 
 use super::{check_inputs, class_mask, AddedLoss, ClassLoss};
 use crate::error::{Result, TorchContext};
-use crate::training::config::{non_negative, positive};
+use crate::checks::{non_negative, positive};
 
 #[derive(Debug)]
 pub struct CosFaceLoss {

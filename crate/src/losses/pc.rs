@@ -27,7 +27,7 @@ use tch::{nn, Tensor};
 
 use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
 use crate::error::{Error, Result, TorchContext};
-use crate::training::config::non_negative;
+use crate::checks::non_negative;
 
 /// Written as `"original"` or `{"bounded": {"margin": m}}`; read from those or from the text
 /// [`FromStr`] takes (`"bounded:5"`), so `set("pc.variant", "bounded:5")` and the command
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn original_center_term_is_only_the_centers_squared_norms() {
-        let _rng = crate::training::lock_global_rng();
+        let _rng = crate::rng::lock_global_rng();
         tch::manual_seed(3);
         let c = Tensor::randn([10, 2], (Kind::Double, Device::Cpu)) * 3.0;
         let labels = Tensor::randint(10, [37], (Kind::Int64, Device::Cpu));

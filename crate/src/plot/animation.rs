@@ -2,7 +2,7 @@
 //! epoch, every frame on the same axes so movement is real movement, not rescaling.
 use std::path::Path;
 
-use super::language::{epoch_title, language};
+use crate::language::{epoch_title, language};
 use super::scatter::{draw_panels, fit_all, Panel};
 use super::{evcxr_show, tint, Style, TAB10};
 use crate::error::{Error, Result};
@@ -49,7 +49,7 @@ impl std::fmt::Debug for Animation {
 impl Animation {
     /// Writes the GIF to `path` atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        crate::report::write_atomic(path.as_ref(), &self.gif)
+        crate::fs::write_atomic(path.as_ref(), &self.gif)
     }
 
     /// evcxr calls this to show a value: the GIF, inline.

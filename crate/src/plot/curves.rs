@@ -4,7 +4,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::language::{language, term_title, Words};
+use crate::language::{language, term_title, Words};
 use super::{plot_err, Figure, FONT, TAB10};
 use crate::error::{Error, Result};
 use crate::training::{term, EpochStats, StepStats};

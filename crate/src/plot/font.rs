@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use ab_glyph::{Font, FontRef};
 use plotters::style::FontStyle;
 
-use super::language::{language, Language};
+use crate::language::{language, Language};
 use super::FONT;
 
 /// Where the set-up's Japanese font lands: Debian's IPAex Gothic, then IPA Gothic.
@@ -104,7 +104,7 @@ pub fn describe_font() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::language::{centers_off_plot, dims_title, epoch_title, term_title, Language, Words};
+    use crate::language::{centers_off_plot, dims_title, epoch_title, term_title, Language, Words};
     use super::*;
 
     /// The string literals of a notebook's code cells: the titles and names its cells pass

@@ -4,7 +4,6 @@
 mod animation;
 mod curves;
 mod font;
-mod language;
 mod scatter;
 
 use std::path::Path;
@@ -14,8 +13,8 @@ use plotters::prelude::*;
 pub use animation::{animation, Animation};
 pub use curves::curves;
 pub use font::{describe_font, missing_glyphs};
-pub(crate) use language::{language, Words};
-pub use language::{set_figure_language, Language};
+pub(crate) use crate::language::{language, Words};
+pub use crate::language::{set_figure_language, Language};
 pub use scatter::{projections, scatter, scatter_grid, Normalize, Style};
 
 use crate::error::{Error, Result};
@@ -69,7 +68,7 @@ impl Figure {
     /// Writes the PNG to `path` atomically (a temporary name, then a rename), so an
     /// interrupted run never leaves half a file where a good one was.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        crate::report::write_atomic(path.as_ref(), &self.png)
+        crate::fs::write_atomic(path.as_ref(), &self.png)
     }
 
     /// evcxr calls this to show a value: the PNG, inline.
@@ -165,7 +164,7 @@ pub(crate) fn draw_legend(
         let y = below + 44 * i as i32;
         marker.draw(area, (14, y), RGBColor(0xc0, 0xc0, 0xc0))?;
         area.draw(&Text::new(loss.to_string(), (30, y - 16), (FONT, 14).into_font())).map_err(plot_err)?;
-        area.draw(&Text::new(language::Words::Centers.text(), (30, y + 1), (FONT, 14).into_font())).map_err(plot_err)?;
+        area.draw(&Text::new(Words::Centers.text(), (30, y + 1), (FONT, 14).into_font())).map_err(plot_err)?;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use plotters::prelude::*;
 
 use image::RgbImage;
 
-use super::language::{centers_off_plot, dims_title, language, Words};
+use crate::language::{centers_off_plot, dims_title, language, Words};
 use super::{draw_legend, draw_rgb, plot_err, tint, Figure, Marker, FONT, TAB10};
 use crate::error::{Error, Result};
 use crate::features::{Classifier, Features};

@@ -12,10 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::cache::{data_identity, fnv1a, Lookup, RunCache};
+use crate::cache::{data_identity, fnv1a, Lookup, RunCache};
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
-use crate::report::{run_experiment, write_atomic};
+use crate::fs::write_atomic;
+use crate::report::run_experiment;
 use crate::training::{print_progress, Progress, TrainConfig};
 
 /// How to submit a sweep's tasks. `SlurmOptions::default()` takes the cluster's defaults.

@@ -1,19 +1,9 @@
 use super::*;
-use crate::data::tests::{temp_dir, write_tiny_dataset, TestDir};
-use crate::data::DatasetKind;
+use crate::data::tests::tiny_dataset as tiny;
 use crate::losses::PcVariant;
 use crate::plot::Normalize;
-use crate::training::{OptimizerKind, Precision};
-
-fn tiny(name: &str) -> (Dataset, TestDir) {
-    let dir = temp_dir(name);
-    write_tiny_dataset(&dir.join("data"), 60, false);
-    (Dataset::load(DatasetKind::Mnist, Some(&dir.join("data")), None).unwrap(), dir)
-}
-
-fn quick() -> TrainConfig {
-    TrainConfig { epochs: 1, batch_size: 20, lr: 0.01, log_every: 1, ..TrainConfig::default() }
-}
+use crate::training::tests::quick_config as quick;
+use crate::training::OptimizerKind;
 
 #[test]
 fn grid_is_every_combination_and_labels_name_only_what_differs() {
@@ -76,36 +66,6 @@ fn a_second_run_loads_from_the_cache_with_identical_results() {
 }
 
 #[test]
-fn the_lessons_training_is_kept_and_a_fresh_experiment_loads_it() {
-    let (data, dir) = tiny("lesson-cache");
-    let cache = RunCache::new(dir.join("runs"));
-    let config = TrainConfig { epochs: 2, ..quick().with_center() };
-    let mut trained = Experiment::new(config.clone(), Device::Cpu).unwrap();
-    let history = train_or_load_in(&cache, &mut trained, &data, |_| {}).unwrap();
-    assert_eq!(history.len(), 2);
-    assert!(cache.entry_dir(&config, &cache::data_identity(&data).unwrap()).unwrap().join("run.json").is_file());
-
-    // As after a kernel restart: a new experiment, the same settings, loaded not trained.
-    let mut loaded = Experiment::new(config, Device::Cpu).unwrap();
-    let (mut steps, mut notes, mut replayed) = (0, Vec::new(), Vec::new());
-    let again = train_or_load_in(&cache, &mut loaded, &data, |p| match p {
-        Progress::Note(line) => notes.push(line.to_string()),
-        Progress::Epoch(stats) => replayed.push(stats.clone()),
-        _ => steps += 1,
-    })
-    .unwrap();
-    assert_eq!(steps, 0, "it trained again");
-    assert_eq!(replayed, history, "a loaded run shows its per-epoch log as a trained one does");
-    assert!(notes.len() == 1 && notes[0].starts_with("loaded from the cache"), "{notes:?}");
-    assert_eq!(again, history);
-    assert_eq!(loaded.history, trained.history);
-    assert_eq!(loaded.features(&data.test).unwrap(), trained.features(&data.test).unwrap());
-
-    let err = train_or_load_in(&cache, &mut loaded, &data, |_| {}).unwrap_err().to_string();
-    assert!(err.contains("already trained 2 epochs"), "{err}");
-}
-
-#[test]
 fn a_corrupt_entry_is_retrained_not_trusted() {
     let (data, dir) = tiny("sweep-corrupt");
     let cache = RunCache::new(dir.join("runs"));
@@ -134,17 +94,6 @@ fn a_corrupt_entry_is_retrained_not_trusted() {
 }
 
 #[test]
-fn other_data_or_settings_get_another_entry() {
-    let (data, dir) = tiny("sweep-keys");
-    let cache = RunCache::new(dir.join("runs"));
-    let id = cache::data_identity(&data).unwrap();
-    let a = cache.entry_dir(&quick(), &id).unwrap();
-    assert_ne!(a, cache.entry_dir(&quick().set("seed", 1).unwrap(), &id).unwrap());
-    let fewer = Dataset::load(DatasetKind::Mnist, Some(&dir.join("data")), Some(50)).unwrap();
-    assert_ne!(a, cache.entry_dir(&quick(), &cache::data_identity(&fewer).unwrap()).unwrap());
-}
-
-#[test]
 fn table_has_a_row_per_run_in_html_and_text() {
     let (data, _) = tiny("sweep-table");
     let configs = grid(&quick(), &[Axis::new("lr", [0.01, 0.02])]).unwrap();
@@ -156,117 +105,6 @@ fn table_has_a_row_per_run_in_html_and_text() {
     assert_eq!(table.to_string().lines().count(), 3);
     let grid_png = result.scatter_grid(Normalize::EqualAspect).unwrap();
     assert_eq!(grid_png.height, 600);
-}
-
-#[test]
-fn the_cache_key_ignores_how_often_progress_is_reported_but_not_the_settings() {
-    let cache = RunCache::new(PathBuf::from("runs"));
-    let key = |c: &TrainConfig| cache.entry_dir(c, "data").unwrap();
-    let base = quick().with_center();
-    assert_eq!(key(&base), key(&TrainConfig { log_every: 7, ..base.clone() }));
-    assert_ne!(key(&base), key(&base.set("center.lambda", 0.5).unwrap()));
-    assert_ne!(key(&base), cache.entry_dir(&base, "other data").unwrap());
-    assert_ne!(key(&base), key(&TrainConfig { precision: Precision::Bf16, ..base.clone() }));
-}
-
-#[test]
-fn fp32_runs_keep_the_cache_keys_they_had_before_the_precision_setting() {
-    // The entry this configuration had at fcb5d70, before `precision` existed: a change to
-    // the key of an fp32 run would make every student's cached runs train again.
-    let cache = RunCache::new(PathBuf::from("runs"));
-    assert_eq!(cache.entry_dir(&quick().with_center(), "data").unwrap(), PathBuf::from("runs/3a4d8192a88205a2"));
-}
-
-#[test]
-fn writers_storing_one_configuration_at_once_leave_one_whole_entry() {
-    let (data, dir) = tiny("sweep-race");
-    let cache = RunCache::new(dir.join("runs"));
-    let identity = cache::data_identity(&data).unwrap();
-    let config = quick().with_center();
-    let reference = Experiment::new(config.clone(), Device::Cpu).unwrap();
-    let run = crate::report::summarize("race", &reference, &data).unwrap();
-    // Each writer's weights differ (a different bias), so an entry holding one writer's
-    // weights and another's run.json fails its checksum and reads as corrupt. A reader looks
-    // all the while: it may find nothing yet, or a whole entry, never a mixed one.
-    let writing = std::sync::atomic::AtomicBool::new(true);
-    let corrupt = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| {
-            let mut seen = Vec::new();
-            while writing.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Lookup::Corrupt(why) = cache.load(&config, &identity).unwrap() {
-                    seen.push(why);
-                }
-            }
-            seen
-        });
-        let writers: Vec<_> = (0..6)
-            .map(|writer| {
-                let (cache, identity, config, run) = (&cache, &identity, &config, &run);
-                scope.spawn(move || {
-                    let experiment = Experiment::new(config.clone(), Device::Cpu).unwrap();
-                    let (_, mut bias) = experiment.store.variables().into_iter().find(|(name, _)| name.ends_with("bias")).unwrap();
-                    let _ = tch::no_grad(|| bias.fill_(writer as f64));
-                    for _ in 0..8 {
-                        cache.store(identity, &experiment, run, &[]).unwrap();
-                    }
-                })
-            })
-            .collect();
-        writers.into_iter().for_each(|w| w.join().unwrap());
-        writing.store(false, std::sync::atomic::Ordering::Relaxed);
-        reader.join().unwrap()
-    });
-    assert!(corrupt.is_empty(), "a reader found a mixed entry {} times: {}", corrupt.len(), corrupt[0]);
-    assert!(matches!(cache.load(&config, &identity).unwrap(), Lookup::Hit(_)), "the raced entry does not load");
-    let left: Vec<_> =
-        std::fs::read_dir(&cache.dir).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().contains("tmp")).collect();
-    assert!(left.is_empty(), "temporary folders left: {left:?}");
-}
-
-#[test]
-fn the_class_cache_is_read_after_the_students_own_and_never_written() {
-    let (data, dir) = tiny("class-cache");
-    let config = quick().with_center();
-    let notes_of = |cache: &RunCache, config: &TrainConfig| {
-        let (mut notes, mut steps) = (Vec::new(), 0);
-        let mut experiment = Experiment::new(config.clone(), Device::Cpu).unwrap();
-        train_or_load_in(cache, &mut experiment, &data, |p| match p {
-            Progress::Note(line) => notes.push(line.to_string()),
-            Progress::Step { .. } => steps += 1,
-            Progress::Epoch(_) => {}
-        })
-        .unwrap();
-        (notes, steps)
-    };
-    let entries = |d: &std::path::Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
-    // The lecturer trains into the class's folder; a student finds it there.
-    let class = dir.join("class");
-    notes_of(&RunCache { dir: class.clone(), class_dir: None }, &config);
-    let student = RunCache { dir: dir.join("mine"), class_dir: Some(class.clone()) };
-    let (notes, steps) = notes_of(&student, &config);
-    assert_eq!(steps, 0, "it trained although the class's cache holds the run: {notes:?}");
-    assert!(notes[0].starts_with("loaded from the class's cache (trained on "), "{notes:?}");
-    assert_eq!(entries(&student.dir), 0, "loading from the class's cache wrote into the student's");
-
-    // A setting the student changed trains into their own cache; the class's is untouched.
-    let changed = config.set("center.lambda", 0.5).unwrap();
-    let (_, steps) = notes_of(&student, &changed);
-    assert!(steps > 0);
-    assert_eq!((entries(&student.dir), entries(&class)), (1, 1));
-
-    // A class entry that fails its checksum is skipped, said, and trained again (into the
-    // student's own cache).
-    let entry = RunCache { dir: class.clone(), class_dir: None }.entry_dir(&config, &cache::data_identity(&data).unwrap()).unwrap();
-    let path = entry.join("run.json");
-    let mut bytes = std::fs::read(&path).unwrap();
-    let at = bytes.len() - 10;
-    bytes[at] ^= 1;
-    std::fs::write(&path, &bytes).unwrap();
-    let other = RunCache { dir: dir.join("other"), class_dir: Some(class.clone()) };
-    let (notes, steps) = notes_of(&other, &config);
-    assert!(steps > 0, "a corrupt class entry was used: {notes:?}");
-    assert!(notes[0].contains("the class's entry is skipped") && notes[0].contains("checksum"), "{notes:?}");
-    assert_eq!(entries(&other.dir), 1);
 }
 
 static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
@@ -293,31 +131,4 @@ fn a_sweep_says_what_it_trains_and_loads_and_how_long_before_the_first_step() {
     assert_eq!(said.len(), 2, "the sweep's estimate and the first run's time left: {seen:?}");
     let counts = ["2 training(s) to run, 1 to load from the cache: about ", "学習 2 件，キャッシュから読み込み 1 件：このマシンでおよそ "];
     assert!(counts.iter().any(|c| said[0].starts_with(c)), "{seen:?}");
-}
-
-#[test]
-fn an_animations_recording_is_kept_apart_from_the_run_and_loads_whole() {
-    let (data, dir) = tiny("recording-cache");
-    let cache = RunCache::new(dir.join("runs"));
-    let config = TrainConfig { epochs: 3, ..quick().with_center() };
-    let mut recorded = Experiment::new(config.clone(), Device::Cpu).unwrap();
-    let frames = record_or_load_in(&cache, &mut recorded, &data, 40, |_| {}).unwrap();
-    assert_eq!(frames.iter().map(|f| f.epoch).collect::<Vec<_>>(), [0, 1, 2]);
-    assert!(frames.iter().all(|f| f.features.labels.len() == 40));
-
-    let mut again = Experiment::new(config.clone(), Device::Cpu).unwrap();
-    let mut steps = 0;
-    let loaded = record_or_load_in(&cache, &mut again, &data, 40, |p| {
-        if let Progress::Step { .. } = p {
-            steps += 1
-        }
-    })
-    .unwrap();
-    assert_eq!((steps, &loaded), (0, &frames), "the second recording trained again or lost frames");
-    assert_eq!(again.features(&data.test).unwrap(), recorded.features(&data.test).unwrap());
-    // The same settings through train_or_load are another entry: it has no frames to give.
-    let mut plain = Experiment::new(config, Device::Cpu).unwrap();
-    let mut trained = false;
-    train_or_load_in(&cache, &mut plain, &data, |p| trained |= matches!(p, Progress::Step { .. })).unwrap();
-    assert!(trained, "train_or_load took the recording's entry");
 }

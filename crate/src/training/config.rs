@@ -121,7 +121,7 @@ impl TrainConfig {
         if self.log_every == 0 {
             return Err(Error::setting("log_every", 0, "must be at least 1"));
         }
-        positive("lr", self.lr)?;
+        crate::checks::positive("lr", self.lr)?;
         if !(0.0..1.0).contains(&self.momentum) {
             return Err(Error::setting("momentum", self.momentum, "must be in [0, 1)"));
         }
@@ -195,22 +195,6 @@ impl TrainConfig {
         let config: TrainConfig = serde_json::from_value(json).map_err(|e| Error::setting(path, &value, &format!("does not fit: {e}")))?;
         config.validate()?;
         Ok(config)
-    }
-}
-
-pub(crate) fn positive(name: &str, value: f64) -> Result<()> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::setting(name, value, "must be a finite number greater than 0"))
-    }
-}
-
-pub(crate) fn non_negative(name: &str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(Error::setting(name, value, "must be a finite number, 0 or greater"))
     }
 }
 

@@ -18,6 +18,7 @@
 //! - Training accuracy is over every sample of the epoch, not every 100th batch.
 //! - The device is chosen at run time (CUDA if present), not hard-wired.
 pub(crate) mod config;
+mod estimate;
 mod progress;
 
 use std::time::Instant;
@@ -27,6 +28,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 pub use crate::losses::{CenterConfig, ContrastiveCenterConfig, CosFaceConfig, PcConfig};
 pub use crate::model::Precision;
 pub use config::{OptimizerKind, TrainConfig};
+pub use estimate::Estimate;
 pub(crate) use progress::minutes_and_seconds;
 pub use progress::{print_progress, Progress};
 
@@ -35,6 +37,7 @@ use crate::error::{Error, Result, TorchContext};
 use crate::features::{Centers, Classifier, Features};
 use crate::losses::{AddedLoss, ClassLoss};
 use crate::model::Cnn;
+use crate::rng::lock_global_rng;
 
 /// What one epoch did: mean losses per sample, accuracy over all its samples, time.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -146,14 +149,6 @@ impl Sums {
     fn losses(self) -> usize {
         2 + self.added
     }
-}
-
-/// libtorch's random generator is global: whoever seeds it and draws initial weights holds
-/// this, so experiments created at once (tests, threads) still start from their seeds.
-static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-pub(crate) fn lock_global_rng() -> std::sync::MutexGuard<'static, ()> {
-    GLOBAL_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// An added loss together with its weight, the store that owns its class vectors, and

@@ -21,6 +21,12 @@ pub(crate) fn synthetic(n: usize, seed: i64) -> Split {
     Split { images: images * brightness, labels }
 }
 
+/// One short epoch in batches of 20, reporting every step: the settings of the cache's and the
+/// sweeps' tests.
+pub(crate) fn quick_config() -> TrainConfig {
+    TrainConfig { epochs: 1, batch_size: 20, lr: 0.01, log_every: 1, ..TrainConfig::default() }
+}
+
 fn quick(config: TrainConfig) -> TrainConfig {
     TrainConfig { epochs: 3, batch_size: 20, lr: 0.05, log_every: 5, ..config }
 }

@@ -6,8 +6,8 @@ use tch::Device;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::plot::Language;
-use crate::training::{minutes_and_seconds, Experiment, TrainConfig};
+use super::{minutes_and_seconds, Experiment, TrainConfig};
+use crate::language::{language, Language};
 
 /// Steps timed for an estimate, after one untimed step that pays for first allocations.
 const TIMED_STEPS: usize = 8;
@@ -70,7 +70,7 @@ impl Estimate {
     /// One line, in the figures' language: "2 training(s) to run, 3 to load from the cache:
     /// about 4 min 10 s on this machine (...)".
     pub fn line(&self) -> String {
-        announcement(crate::plot::language(), self.to_train, self.to_load, self.seconds)
+        announcement(language(), self.to_train, self.to_load, self.seconds)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Finished runs on disk, so re-running a sweep cell loads instead of retraining.
+//! Finished runs on disk, so running a training cell again, in a restarted kernel or a sweep
+//! that shares configurations with an earlier one, loads instead of training.
 //!
 //! An entry is a folder named by a hash of everything that decides the result (the full
 //! `TrainConfig` and the data), holding the network's weights and `run.json` (the report
@@ -13,13 +14,18 @@
 //! for in the student's cache first, then in the class's, whose entries pass the same
 //! checks (one that fails them is skipped, never used); whatever trains is stored in the
 //! student's own.
+mod train_or_load;
+
 use std::path::{Path, PathBuf};
 
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result, TorchContext};
 use crate::features::Features;
-use crate::report::{unique_suffix, write_atomic, Run, RunReport};
+use crate::fs::{unique_suffix, write_atomic};
+use crate::report::{Run, RunReport};
 use crate::training::{Experiment, Snapshot, TrainConfig, RESULTS_VERSION};
+
+pub use train_or_load::{estimate, record_or_load, train_or_load};
 
 /// Bumped when what an entry holds changes. (When training's numbers change,
 /// [`RESULTS_VERSION`] is bumped instead; a test says when.)
@@ -280,3 +286,6 @@ fn read_entry(dir: &Path, material: &str) -> Result<Lookup> {
     let (report, features, snapshots) = (entry.report, entry.features, entry.snapshots);
     Ok(Lookup::Hit(Box::new(CachedRun { report, features, weights, from_class: false, snapshots })))
 }
+
+#[cfg(test)]
+mod tests;
