@@ -69,7 +69,7 @@ fn scatter_png(c: &mut Criterion) {
     let mut decorated = features.clone();
     let weight: Vec<f32> = (0..10).flat_map(|k| [(k as f32 * 0.63).cos(), (k as f32 * 0.63).sin()]).collect();
     decorated.classifier = Some(Classifier::new(2, weight, vec![0.0; 10]).unwrap());
-    decorated.centers = vec![Centers { loss: "Center Loss".into(), values: (0..20).map(|i| (i % 10) as f32).collect() }];
+    decorated.centers = vec![Centers { loss: "Center Loss".into(), values: (0..20).map(|i| (i % 10) as f32).collect(), marker: None }];
     let style = Normalize::EqualAspect.regions(true).centers(true);
     c.bench_function("scatter PNG, 10k points, regions and centers", |b| b.iter(|| scatter(&decorated, &names, "bench", style).unwrap()));
 }

@@ -29,6 +29,10 @@ pub enum Error {
     )]
     Diverged { epoch: usize, step: usize, value: f64, advice: String },
 
+    /// An added loss that failed during training: which one, where, and why.
+    #[error("the loss {loss} failed in epoch {epoch}, step {step}: {source}")]
+    InLoss { loss: String, epoch: usize, step: usize, source: Box<Error> },
+
     #[error("libtorch failed while {context}: {source}")]
     Torch { context: String, source: tch::TchError },
 

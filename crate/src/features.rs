@@ -56,6 +56,26 @@ impl Classifier {
 pub struct Centers {
     pub loss: String,
     pub values: Vec<f32>,
+    /// How the loss asked for its centers to be drawn; `None` in runs cached before losses
+    /// chose, which are drawn by their place in the list as they were then.
+    #[serde(default)]
+    pub marker: Option<CenterMarker>,
+}
+
+/// The shape a loss's centers are drawn with on the scatter: large, filled with the class's
+/// colour, outlined in black so it stands out from the points of its class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CenterMarker {
+    Circle,
+    Triangle,
+    Square,
+    Diamond,
+}
+
+impl CenterMarker {
+    /// The markers of runs cached before each loss chose its own, in the order they were used.
+    pub(crate) const BY_PLACE: [CenterMarker; 3] = [CenterMarker::Circle, CenterMarker::Triangle, CenterMarker::Square];
 }
 
 impl Features {

@@ -26,6 +26,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// FNV-1a, 64 bits: a stable hash for folder names (std's hasher may change between
+/// Rust versions, which would orphan every entry).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+}
+
 /// A name no other writer uses at the same time: the process, a counter for this process's
 /// threads, and the time, so that threads, processes and (on a shared filesystem) machines
 /// writing the same file each write their own temporary file.

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use lossviz::cache::{estimate, train_or_load};
 use lossviz::data::{locate, Dataset, DatasetKind};
 use lossviz::device::{default_device, describe, describe_precision};
 use lossviz::error::Result;
@@ -12,7 +13,6 @@ use lossviz::losses::PcVariant;
 use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
 use lossviz::report::{summarize, Report};
 use lossviz::sweep::slurm::run_task;
-use lossviz::cache::{estimate, train_or_load};
 use lossviz::sweep::{grid, Axis, SlurmOptions, Sweep};
 use lossviz::training::{print_progress, Experiment, PcConfig, Precision, Progress, TrainConfig};
 use tch::Device;
@@ -174,7 +174,7 @@ fn experiment_config(common: &Common, run: Run, pc_variant: PcVariant) -> TrainC
     match run {
         Run::Xent => base,
         Run::Center => base.with_center(),
-        Run::Pc => TrainConfig { pc: Some(PcConfig { variant: pc_variant, ..PcConfig::default() }), ..base.with_center() },
+        Run::Pc => base.with_center().with(PcConfig { variant: pc_variant, ..PcConfig::default() }),
     }
 }
 

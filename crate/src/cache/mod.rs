@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use crate::data::{Dataset, Split};
 use crate::error::{Error, Result, TorchContext};
 use crate::features::Features;
-use crate::fs::{unique_suffix, write_atomic};
+use crate::fs::{fnv1a, unique_suffix, write_atomic};
 use crate::report::{Run, RunReport};
 use crate::training::{Experiment, Snapshot, TrainConfig, RESULTS_VERSION};
 
@@ -38,12 +38,6 @@ fn crc32(bytes: &[u8]) -> u32 {
     let mut crc = flate2::Crc::new();
     crc.update(bytes);
     crc.sum()
-}
-
-/// FNV-1a, 64 bits: a stable hash for folder names (std's hasher may change between
-/// Rust versions, which would orphan every entry).
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
 }
 
 /// CRC-32 of a split's pixels and labels: two datasets of the same size but different
@@ -142,10 +136,21 @@ impl RunCache {
     }
 
     /// Everything that decides a run's numbers: the entry format, the results version, the
-    /// data, and every setting but `log_every` (how often progress is reported).
+    /// data, and every setting but `log_every` (how often progress is reported). A loss that
+    /// is off is left out, except the four whose `null` every key held before losses were
+    /// registered: so a loss added to the registry, or defined in a notebook cell, changes
+    /// no key of a run that does not use it.
     fn key_material(config: &TrainConfig, data_identity: &str) -> Result<String> {
+        const OFF_IN_EARLIER_KEYS: [&str; 4] = ["center", "pc", "contrastive_center", "cosface"];
         let mut settings = serde_json::to_value(config).map_err(Error::json("the settings (for the cache key)"))?;
         if let Some(map) = settings.as_object_mut() {
+            let registered_off: Vec<String> = crate::losses::registered()
+                .into_iter()
+                .filter(|name| map.get(name).is_some_and(|v| v.is_null()) && !OFF_IN_EARLIER_KEYS.contains(&name.as_str()))
+                .collect();
+            for name in registered_off {
+                map.remove(&name);
+            }
             map.remove("log_every");
             // fp32 keeps the keys runs had before `precision` existed, so their entries stay valid.
             if map.get("precision").and_then(|p| p.as_str()) == Some("fp32") {

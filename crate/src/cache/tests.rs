@@ -63,8 +63,8 @@ fn the_cache_key_ignores_how_often_progress_is_reported_but_not_the_settings() {
 
 #[test]
 fn fp32_runs_keep_the_cache_keys_they_had_before_the_precision_setting() {
-    // The entry this configuration had at fcb5d70, before `precision` existed: a change to
-    // the key of an fp32 run would make every student's cached runs train again.
+    // The entry this configuration had before `precision` existed: a change to the key of an
+    // fp32 run would make every student's cached runs train again.
     let cache = RunCache::new(PathBuf::from("runs"));
     assert_eq!(cache.entry_dir(&quick().with_center(), "data").unwrap(), PathBuf::from("runs/3a4d8192a88205a2"));
 }
@@ -186,4 +186,72 @@ fn an_animations_recording_is_kept_apart_from_the_run_and_loads_whole() {
     let mut trained = false;
     train_or_load_in(&cache, &mut plain, &data, |p| trained |= matches!(p, Progress::Step { .. })).unwrap();
     assert!(trained, "train_or_load took the recording's entry");
+}
+
+#[test]
+fn a_loss_added_through_the_registry_alone_trains_and_leaves_the_pinned_key_as_it_was() {
+    let cache = RunCache::new(PathBuf::from("runs"));
+    let pinned = PathBuf::from("runs/3a4d8192a88205a2");
+    assert!(quick().settings().contains("dummy = off\n"), "the registered loss is not a setting");
+    assert_eq!(cache.entry_dir(&quick().with_center(), "data").unwrap(), pinned, "registering a loss changed the key of a run without it");
+
+    let (data, _dir) = tiny("registry-dummy");
+    let config = quick().with_center().set("dummy", crate::losses::dummy::DummyConfig::default()).unwrap();
+    assert_ne!(cache.entry_dir(&config, "data").unwrap(), pinned);
+    let mut e = Experiment::new(config, Device::Cpu).unwrap();
+    let history = e.train(&data.train, |_| {}).unwrap();
+    let terms: Vec<&str> = history[0].terms.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(terms, ["center", "dummy"], "the registry's order is the order of the terms");
+    let features = e.features(&data.test).unwrap();
+    let drawn: Vec<_> = features.centers.iter().map(|c| (c.loss.as_str(), c.marker)).collect();
+    use crate::losses::CenterMarker::{Circle, Diamond};
+    assert_eq!(drawn, [("Center Loss", Some(Circle)), ("dummy", Some(Diamond))]);
+}
+
+#[test]
+fn a_notebook_loss_trains_like_the_crates_own_and_its_formula_keys_its_runs() {
+    use tch::{Kind, Tensor};
+    let (data, dir) = tiny("own-loss");
+    let cache = RunCache::new(dir.join("runs"));
+    let mine = crate::own_loss!("my_keyed_test", |x: &Tensor, labels: &Tensor, centers: &Tensor| {
+        (x - centers.index_select(0, labels)).pow_tensor_scalar(2).sum(Kind::Float) / x.size()[0] as f64
+    })
+    .unwrap();
+    let config = quick().with(mine.settings(1.0, 0.5));
+    let mut trained = Experiment::new(config.clone(), Device::Cpu).unwrap();
+    let history = train_or_load_in(&cache, &mut trained, &data, |_| {}).unwrap();
+    assert!(crate::training::term(&history[0].terms, "my_keyed_test") > 0.0, "{:?}", history[0].terms);
+    let features = trained.features(&data.test).unwrap();
+    assert!(features.centers.iter().any(|c| c.loss == "my_keyed_test"), "its centers are not drawn");
+
+    let mut again = Experiment::new(config.clone(), Device::Cpu).unwrap();
+    let mut steps = 0;
+    train_or_load_in(&cache, &mut again, &data, |p| steps += matches!(p, Progress::Step { .. }) as usize).unwrap();
+    assert_eq!(steps, 0, "the same formula and settings trained again");
+
+    // A setting changed through JSON keeps the config's formula (as sweeps change them).
+    let identity = data_identity(&data).unwrap();
+    let heavier = config.set("my_keyed_test.lambda", 2.0).unwrap();
+    assert_eq!(heavier.added_losses()[0].signed_lambda(), 2.0);
+    let mut trained_again = Experiment::new(heavier.clone(), Device::Cpu).unwrap();
+    trained_again.train(&data.train, |_| {}).unwrap();
+
+    // The cell runs again with another formula: its runs get keys of their own, and settings
+    // made for the old formula are refused by the new one rather than trained with it.
+    let changed = crate::own_loss!("my_keyed_test", |x: &Tensor, labels: &Tensor, centers: &Tensor| {
+        (x - centers.index_select(0, labels)).abs().sum(Kind::Float) / x.size()[0] as f64
+    })
+    .unwrap();
+    let new_config = quick().with(changed.settings(1.0, 0.5));
+    assert_ne!(cache.entry_dir(&new_config, &identity).unwrap(), cache.entry_dir(&config, &identity).unwrap());
+    let old_settings = config.added_losses()[0].settings();
+    let e = new_config.set("my_keyed_test", old_settings).unwrap_err().to_string();
+    assert!(e.contains("earlier formula"), "{e}");
+
+    // Read back from a file (a cached run's report), the config says what it was but cannot
+    // train without its formula, and says so.
+    let json = serde_json::to_string(&config).unwrap();
+    let read: TrainConfig = serde_json::from_str(&json).unwrap();
+    let e = Experiment::new(read, Device::Cpu).err().unwrap().to_string();
+    assert!(e.contains("my_keyed_test") && e.contains("notebook cell"), "{e}");
 }

@@ -8,9 +8,9 @@
 //! paper's 1/2, exactly as the original notebook (and KaiyangZhou's code it follows).
 use tch::{nn, Tensor};
 
-use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
-use crate::error::{Result, TorchContext};
+use super::{check_inputs, class_mask, squared_distances, AddedLoss, CenterMarker, ClassLoss};
 use crate::checks::non_negative;
+use crate::error::{Result, TorchContext};
 
 #[derive(Debug)]
 pub struct CenterLoss {
@@ -21,6 +21,12 @@ pub struct CenterLoss {
 impl CenterLoss {
     pub fn new(vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Self {
         CenterLoss { centers: vs.randn_standard("centers", &[num_classes as i64, feature_dim as i64]) }
+    }
+
+    /// The loss on given centers (shared, not copied: their gradient is theirs), as a
+    /// reference to compare a loss of one's own with.
+    pub fn on(centers: &Tensor) -> Self {
+        CenterLoss { centers: centers.shallow_clone() }
     }
 }
 
@@ -58,7 +64,7 @@ impl Default for CenterConfig {
 }
 
 impl AddedLoss for CenterConfig {
-    fn path(&self) -> &'static str {
+    fn path(&self) -> &str {
         "center"
     }
     fn signed_lambda(&self) -> f64 {
@@ -67,15 +73,15 @@ impl AddedLoss for CenterConfig {
     fn lr(&self) -> f64 {
         self.lr
     }
-    fn centers_name(&self) -> Option<&'static str> {
-        Some("Center Loss")
+    fn centers_drawn(&self) -> Option<(&str, CenterMarker)> {
+        Some(("Center Loss", CenterMarker::Circle))
     }
     fn validate(&self) -> Result<()> {
         non_negative("center.lambda", self.lambda)?;
         non_negative("center.lr", self.lr)
     }
-    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss> {
-        Box::new(CenterLoss::new(vs, num_classes, feature_dim))
+    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Result<Box<dyn ClassLoss>> {
+        Ok(Box::new(CenterLoss::new(vs, num_classes, feature_dim)))
     }
 }
 

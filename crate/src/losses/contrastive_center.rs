@@ -9,9 +9,9 @@
 //! same at any batch size. `delta` (1 in the paper) keeps the denominator away from 0.
 use tch::{nn, Tensor};
 
-use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
-use crate::error::{Result, TorchContext};
+use super::{check_inputs, class_mask, squared_distances, AddedLoss, CenterMarker, ClassLoss};
 use crate::checks::{non_negative, positive};
+use crate::error::{Result, TorchContext};
 
 #[derive(Debug)]
 pub struct ContrastiveCenterLoss {
@@ -62,7 +62,7 @@ impl Default for ContrastiveCenterConfig {
 }
 
 impl AddedLoss for ContrastiveCenterConfig {
-    fn path(&self) -> &'static str {
+    fn path(&self) -> &str {
         "contrastive_center"
     }
     fn signed_lambda(&self) -> f64 {
@@ -71,16 +71,16 @@ impl AddedLoss for ContrastiveCenterConfig {
     fn lr(&self) -> f64 {
         self.lr
     }
-    fn centers_name(&self) -> Option<&'static str> {
-        Some("contrastive-center")
+    fn centers_drawn(&self) -> Option<(&str, CenterMarker)> {
+        Some(("contrastive-center", CenterMarker::Square))
     }
     fn validate(&self) -> Result<()> {
         non_negative("contrastive_center.lambda", self.lambda)?;
         positive("contrastive_center.lr", self.lr)?;
         positive("contrastive_center.delta", self.delta)
     }
-    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss> {
-        Box::new(ContrastiveCenterLoss::new(vs, num_classes, feature_dim, self.delta))
+    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Result<Box<dyn ClassLoss>> {
+        Ok(Box::new(ContrastiveCenterLoss::new(vs, num_classes, feature_dim, self.delta)))
     }
 }
 

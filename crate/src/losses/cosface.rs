@@ -12,9 +12,9 @@
 //! weights `W` play the part of the centers (with their own optimiser).
 use tch::{nn, Tensor};
 
-use super::{check_inputs, class_mask, AddedLoss, ClassLoss};
-use crate::error::{Result, TorchContext};
+use super::{check_inputs, class_mask, AddedLoss, CenterMarker, ClassLoss};
 use crate::checks::{non_negative, positive};
+use crate::error::{Result, TorchContext};
 
 #[derive(Debug)]
 pub struct CosFaceLoss {
@@ -74,7 +74,7 @@ impl Default for CosFaceConfig {
 }
 
 impl AddedLoss for CosFaceConfig {
-    fn path(&self) -> &'static str {
+    fn path(&self) -> &str {
         "cosface"
     }
     fn signed_lambda(&self) -> f64 {
@@ -84,7 +84,7 @@ impl AddedLoss for CosFaceConfig {
         self.lr
     }
     /// Its class vectors are directions (weights of a cosine softmax), not places.
-    fn centers_name(&self) -> Option<&'static str> {
+    fn centers_drawn(&self) -> Option<(&str, CenterMarker)> {
         None
     }
     fn validate(&self) -> Result<()> {
@@ -93,8 +93,8 @@ impl AddedLoss for CosFaceConfig {
         positive("cosface.scale", self.scale)?;
         non_negative("cosface.margin", self.margin)
     }
-    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss> {
-        Box::new(CosFaceLoss::new(vs, num_classes, feature_dim, self.scale, self.margin))
+    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Result<Box<dyn ClassLoss>> {
+        Ok(Box::new(CosFaceLoss::new(vs, num_classes, feature_dim, self.scale, self.margin)))
     }
 }
 

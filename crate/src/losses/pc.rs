@@ -25,9 +25,9 @@ use std::str::FromStr;
 
 use tch::{nn, Tensor};
 
-use super::{check_inputs, class_mask, squared_distances, AddedLoss, ClassLoss};
-use crate::error::{Error, Result, TorchContext};
+use super::{check_inputs, class_mask, squared_distances, AddedLoss, CenterMarker, ClassLoss};
 use crate::checks::non_negative;
+use crate::error::{Error, Result, TorchContext};
 
 /// Written as `"original"` or `{"bounded": {"margin": m}}`; read from those or from the text
 /// [`FromStr`] takes (`"bounded:5"`), so `set("pc.variant", "bounded:5")` and the command
@@ -162,7 +162,7 @@ impl Default for PcConfig {
 }
 
 impl AddedLoss for PcConfig {
-    fn path(&self) -> &'static str {
+    fn path(&self) -> &str {
         "pc"
     }
     /// Subtracted: the network and the centers make PC Loss larger.
@@ -172,15 +172,15 @@ impl AddedLoss for PcConfig {
     fn lr(&self) -> f64 {
         self.lr
     }
-    fn centers_name(&self) -> Option<&'static str> {
-        Some("PC Loss")
+    fn centers_drawn(&self) -> Option<(&str, CenterMarker)> {
+        Some(("PC Loss", CenterMarker::Triangle))
     }
     fn validate(&self) -> Result<()> {
         non_negative("pc.lambda", self.lambda)?;
         non_negative("pc.lr", self.lr)
     }
-    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Box<dyn ClassLoss> {
-        Box::new(PcLoss::new(vs, num_classes, feature_dim, self.variant))
+    fn build(&self, vs: &nn::Path, num_classes: usize, feature_dim: usize) -> Result<Box<dyn ClassLoss>> {
+        Ok(Box::new(PcLoss::new(vs, num_classes, feature_dim, self.variant)))
     }
 }
 

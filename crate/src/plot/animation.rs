@@ -2,10 +2,10 @@
 //! epoch, every frame on the same axes so movement is real movement, not rescaling.
 use std::path::Path;
 
-use crate::language::{epoch_title, language};
 use super::scatter::{draw_panels, fit_all, Panel};
 use super::{evcxr_show, tint, Style, TAB10};
 use crate::error::{Error, Result};
+use crate::language::{epoch_title, language};
 use crate::training::Snapshot;
 
 /// The ten class colours and their ten region tints first, then 236 greys for the

@@ -4,9 +4,9 @@ use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::language::{language, term_title, Words};
 use super::{plot_err, Figure, FONT, TAB10};
 use crate::error::{Error, Result};
+use crate::language::{language, term_title, Words};
 use crate::training::{term, EpochStats, StepStats};
 
 /// One line or set of points: whose it is (the run's index) and its `(epochs, value)` points.

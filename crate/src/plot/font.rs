@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use ab_glyph::{Font, FontRef};
 use plotters::style::FontStyle;
 
-use crate::language::{language, Language};
 use super::FONT;
+use crate::language::{language, Language};
 
 /// Where the set-up's Japanese font lands: Debian's IPAex Gothic, then IPA Gothic.
 const JAPANESE_FONTS: [&str; 2] =
@@ -104,8 +104,8 @@ pub fn describe_font() -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::language::{centers_off_plot, dims_title, epoch_title, term_title, Language, Words};
     use super::*;
+    use crate::language::{centers_off_plot, dims_title, epoch_title, term_title, Language, Words};
 
     /// The string literals of a notebook's code cells: the titles and names its cells pass
     /// to the plotting functions are among them.

@@ -10,14 +10,15 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
+pub(crate) use crate::language::{language, Words};
+pub use crate::language::{set_figure_language, Language};
 pub use animation::{animation, Animation};
 pub use curves::curves;
 pub use font::{describe_font, missing_glyphs};
-pub(crate) use crate::language::{language, Words};
-pub use crate::language::{set_figure_language, Language};
 pub use scatter::{projections, scatter, scatter_grid, Normalize, Style};
 
 use crate::error::{Error, Result};
+use crate::features::CenterMarker;
 
 /// matplotlib's default colour cycle ("tab10"), which the original's plots used.
 pub const TAB10: [RGBColor; 10] = [
@@ -111,40 +112,31 @@ pub(crate) fn tint(k: usize) -> RGBColor {
     RGBColor(light(c.0), light(c.1), light(c.2))
 }
 
-/// The marker of one added loss's centers: large, filled with the class colour, outlined in
-/// black so it stands out from the points of its own class.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Marker {
-    Circle,
-    Triangle,
-    Square,
-}
-
-impl Marker {
-    /// In the order the losses' centers are listed (Center Loss, PC Loss, contrastive-center).
-    pub const ALL: [Marker; 3] = [Marker::Circle, Marker::Triangle, Marker::Square];
-
-    pub fn draw<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
-        self,
-        area: &DrawingArea<DB, CT>,
-        at: CT::From,
-        colour: RGBColor,
-    ) -> std::result::Result<(), String>
-    where
-        CT::From: Clone,
-    {
-        let (outline, fill) = (BLACK.filled(), colour.filled());
-        let r = match self {
-            Marker::Circle => area.draw(&Circle::new(at.clone(), 9, outline)).and_then(|_| area.draw(&Circle::new(at, 7, fill))),
-            Marker::Triangle => {
-                area.draw(&TriangleMarker::new(at.clone(), 14, outline)).and_then(|_| area.draw(&TriangleMarker::new(at, 10, fill)))
-            }
-            Marker::Square => area
-                .draw(&(EmptyElement::at(at.clone()) + Rectangle::new([(-8, -8), (8, 8)], outline)))
-                .and_then(|_| area.draw(&(EmptyElement::at(at) + Rectangle::new([(-6, -6), (6, 6)], fill)))),
-        };
-        r.map_err(plot_err)
-    }
+/// Draws one center: `marker`'s shape in the class's colour over a black outline.
+pub(crate) fn draw_marker<DB: DrawingBackend, CT: plotters::coord::CoordTranslate>(
+    marker: CenterMarker,
+    area: &DrawingArea<DB, CT>,
+    at: CT::From,
+    colour: RGBColor,
+) -> std::result::Result<(), String>
+where
+    CT::From: Clone,
+{
+    let (outline, fill) = (BLACK.filled(), colour.filled());
+    let diamond = |r: i32| vec![(0, -r), (r, 0), (0, r), (-r, 0)];
+    let r = match marker {
+        CenterMarker::Circle => area.draw(&Circle::new(at.clone(), 9, outline)).and_then(|_| area.draw(&Circle::new(at, 7, fill))),
+        CenterMarker::Triangle => {
+            area.draw(&TriangleMarker::new(at.clone(), 14, outline)).and_then(|_| area.draw(&TriangleMarker::new(at, 10, fill)))
+        }
+        CenterMarker::Square => area
+            .draw(&(EmptyElement::at(at.clone()) + Rectangle::new([(-8, -8), (8, 8)], outline)))
+            .and_then(|_| area.draw(&(EmptyElement::at(at) + Rectangle::new([(-6, -6), (6, 6)], fill)))),
+        CenterMarker::Diamond => area
+            .draw(&(EmptyElement::at(at.clone()) + Polygon::new(diamond(11), outline)))
+            .and_then(|_| area.draw(&(EmptyElement::at(at) + Polygon::new(diamond(8), fill)))),
+    };
+    r.map_err(plot_err)
 }
 
 /// The class legend: one coloured dot and name per class, top to bottom, then the marker
@@ -152,7 +144,7 @@ impl Marker {
 pub(crate) fn draw_legend(
     area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
     names: &[&str],
-    markers: &[&str],
+    markers: &[(&str, CenterMarker)],
 ) -> std::result::Result<(), String> {
     for (i, name) in names.iter().enumerate() {
         let y = 60 + 26 * i as i32;
@@ -160,9 +152,9 @@ pub(crate) fn draw_legend(
         area.draw(&Text::new(name.to_string(), (26, y - 9), (FONT, 17).into_font())).map_err(plot_err)?;
     }
     let below = 60 + 26 * names.len() as i32 + 20;
-    for (i, (marker, loss)) in Marker::ALL.iter().zip(markers).enumerate() {
+    for (i, &(loss, marker)) in markers.iter().enumerate() {
         let y = below + 44 * i as i32;
-        marker.draw(area, (14, y), RGBColor(0xc0, 0xc0, 0xc0))?;
+        draw_marker(marker, area, (14, y), RGBColor(0xc0, 0xc0, 0xc0))?;
         area.draw(&Text::new(loss.to_string(), (30, y - 16), (FONT, 14).into_font())).map_err(plot_err)?;
         area.draw(&Text::new(Words::Centers.text(), (30, y + 1), (FONT, 14).into_font())).map_err(plot_err)?;
     }

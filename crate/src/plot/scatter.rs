@@ -6,10 +6,10 @@ use plotters::prelude::*;
 
 use image::RgbImage;
 
-use crate::language::{centers_off_plot, dims_title, language, Words};
-use super::{draw_legend, draw_rgb, plot_err, tint, Figure, Marker, FONT, TAB10};
+use super::{draw_legend, draw_marker, draw_rgb, plot_err, tint, Figure, FONT, TAB10};
 use crate::error::{Error, Result};
-use crate::features::{Classifier, Features};
+use crate::features::{CenterMarker, Classifier, Features};
+use crate::language::{centers_off_plot, dims_title, language, Words};
 
 /// The (low, high) ends of one axis.
 type AxisRange = (f32, f32);
@@ -179,8 +179,8 @@ pub(crate) struct Panel<'a> {
     /// `fc2`, the dimensions shown, and the feature point whose other dimensions the
     /// panel's plane goes through.
     regions: Option<(&'a Classifier, (usize, usize), Vec<f32>)>,
-    /// Each loss's centers, projected to the panel's dimensions.
-    centers: Vec<(String, Vec<(f32, f32)>)>,
+    /// Each loss's centers, projected to the panel's dimensions, with their marker.
+    centers: Vec<(String, CenterMarker, Vec<(f32, f32)>)>,
 }
 
 impl<'a> Panel<'a> {
@@ -206,7 +206,8 @@ impl<'a> Panel<'a> {
         };
         let centers = if style.centers {
             let project = |v: &[f32]| v.chunks(f.dim).map(|c| (c[a], c[b])).collect();
-            f.centers.iter().map(|c| (c.loss.clone(), project(&c.values))).collect()
+            let marker = |i: usize, m: Option<CenterMarker>| m.unwrap_or(CenterMarker::BY_PLACE[i % CenterMarker::BY_PLACE.len()]);
+            f.centers.iter().enumerate().map(|(i, c)| (c.loss.clone(), marker(i, c.marker), project(&c.values))).collect()
         } else {
             Vec::new()
         };
@@ -238,7 +239,7 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel, axes: &Ax
         caption.push_str(Words::RegionsAtMean.text());
     }
     // Centers pushed far out (PC Loss) are not drawn, but said.
-    for (loss, centers) in &panel.centers {
+    for (loss, _, centers) in &panel.centers {
         let off = centers.iter().filter(|&&c| !axes.contains(axes.map(c))).count();
         if off > 0 {
             caption.push_str(&centers_off_plot(language(), off, loss));
@@ -266,11 +267,11 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel, axes: &Ax
                 .map(|(p, &l)| Circle::new(p, 1, TAB10[l as usize % 10].filled())),
         )
         .map_err(plot_err)?;
-    for (marker, (_, centers)) in Marker::ALL.iter().zip(&panel.centers) {
+    for (_, marker, centers) in &panel.centers {
         for (k, &c) in centers.iter().enumerate() {
             let p = axes.map(c);
             if axes.contains(p) {
-                marker.draw(chart.plotting_area(), p, TAB10[k % 10])?;
+                draw_marker(*marker, chart.plotting_area(), p, TAB10[k % 10])?;
             }
         }
     }
@@ -329,8 +330,11 @@ pub(crate) fn draw_panels(
     let width = PANEL * cols + LEGEND;
     let mut maps = Vec::with_capacity(panels.len());
     // The markers' legend names the losses of the first panel that has centers.
-    let markers: Vec<&str> =
-        panels.iter().find(|p| !p.centers.is_empty()).map(|p| p.centers.iter().map(|(n, _)| n.as_str()).collect()).unwrap_or_default();
+    let markers: Vec<(&str, CenterMarker)> = panels
+        .iter()
+        .find(|p| !p.centers.is_empty())
+        .map(|p| p.centers.iter().map(|(n, m, _)| (n.as_str(), *m)).collect())
+        .unwrap_or_default();
     let image = draw_rgb(width, PANEL * rows, |root| {
         root.fill(&WHITE).map_err(plot_err)?;
         let (plots, legend) = root.split_horizontally(width - LEGEND);
@@ -447,7 +451,7 @@ mod tests {
         let train = crate::training::tests::synthetic(300, 3);
         let test = crate::training::tests::synthetic(200, 4);
         let config = TrainConfig { epochs: 4, batch_size: 20, lr: 0.05, log_every: 5, ..TrainConfig::default() }.with_center();
-        let config = TrainConfig { pc: Some(PcConfig::default()), ..config };
+        let config = config.with(PcConfig::default());
         let mut e = Experiment::new(config, tch::Device::Cpu).unwrap();
         e.train(&train, |_| {}).unwrap();
         let f = e.features(&test).unwrap();
@@ -498,8 +502,11 @@ mod tests {
         // with its class colour, in both normalisation modes.
         let mut f = two_clusters();
         let spots = [(30.0, 2.0), (70.0, 2.0)];
-        f.centers =
-            vec![crate::features::Centers { loss: "Center Loss".into(), values: spots.iter().flat_map(|&(x, y)| [x, y]).collect() }];
+        f.centers = vec![crate::features::Centers {
+            loss: "Center Loss".into(),
+            values: spots.iter().flat_map(|&(x, y)| [x, y]).collect(),
+            marker: None,
+        }];
         for normalize in [Normalize::EqualAspect, Normalize::PerAxis] {
             let panel = Panel::of("t", &f, (0, 1), normalize.centers(true)).unwrap();
             let (img, maps) = draw_panels(std::slice::from_ref(&panel), &["a", "b"], normalize, None).unwrap();

@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::cache::{data_identity, fnv1a, Lookup, RunCache};
+use crate::cache::{data_identity, Lookup, RunCache};
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
+use crate::fs::fnv1a;
 use crate::fs::write_atomic;
 use crate::report::run_experiment;
 use crate::training::{print_progress, Progress, TrainConfig};

@@ -10,13 +10,13 @@ fn grid_is_every_combination_and_labels_name_only_what_differs() {
     let base = quick().with_center();
     let configs = grid(&base, &[Axis::new("center.lambda", [0.1, 1.0, 10.0]), Axis::new("optimizer", ["sgd", "adam"])]).unwrap();
     assert_eq!(configs.len(), 6);
-    assert_eq!(configs[3].center.unwrap().lambda, 1.0);
+    assert_eq!(configs[3].loss::<crate::losses::CenterConfig>().unwrap().lambda, 1.0);
     assert_eq!(configs[3].optimizer, OptimizerKind::Adam);
     let (names, varying) = labels(&configs);
     assert_eq!(varying, vec!["center.lambda", "optimizer"]);
     assert_eq!(names[3], "center.lambda=1.0, optimizer=adam");
 
-    let cosface = TrainConfig { cosface: Some(Default::default()), ..quick() };
+    let cosface = quick().with(crate::losses::CosFaceConfig::default());
     let configs = [quick(), quick().with_center(), quick().with_center().set("center.lr", 0.1).unwrap(), cosface];
     let (names, _) = labels(&configs);
     assert_eq!(names, ["cross-entropy only", "+center, center.lr=0.5", "+center, center.lr=0.1", "+cosface"]);

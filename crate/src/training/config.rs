@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::losses::{AddedLoss, CenterConfig, ContrastiveCenterConfig, CosFaceConfig, PcConfig};
+use crate::losses::{AddedLoss, AddedLosses, CenterConfig, PcConfig};
 use crate::model::{ModelConfig, Precision};
 
 /// Which optimiser updates a set of parameters.
@@ -30,8 +30,8 @@ impl FromStr for OptimizerKind {
     }
 }
 
-/// One training run. `center: None` and `pc: None` are the original's "not passed to
-/// `training()`": the default config is experiment 1, cross-entropy only.
+/// One training run. A loss that is off is the original's "not passed to `training()`": the
+/// default config, with none on, is experiment 1, cross-entropy only.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     pub epochs: usize,
@@ -40,13 +40,10 @@ pub struct TrainConfig {
     pub lr: f64,
     pub momentum: f64,
     pub model: ModelConfig,
-    pub center: Option<CenterConfig>,
-    pub pc: Option<PcConfig>,
-    /// Not in the original; for the exercise's comparisons.
-    #[serde(default)]
-    pub contrastive_center: Option<ContrastiveCenterConfig>,
-    #[serde(default)]
-    pub cosface: Option<CosFaceConfig>,
+    /// The losses added to cross-entropy, each a setting of its own by its name (`center`,
+    /// `pc`, ...; see `losses::registry`): its settings when on, `null` when off.
+    #[serde(flatten)]
+    pub losses: AddedLosses,
     /// The network's optimiser (`momentum` applies to SGD only).
     #[serde(default)]
     pub optimizer: OptimizerKind,
@@ -72,10 +69,7 @@ impl Default for TrainConfig {
             lr: 0.001,
             momentum: 0.9,
             model: ModelConfig::default(),
-            center: None,
-            pc: None,
-            contrastive_center: None,
-            cosface: None,
+            losses: AddedLosses::default(),
             optimizer: OptimizerKind::Sgd,
             center_optimizer: OptimizerKind::Sgd,
             precision: Precision::Fp32,
@@ -88,25 +82,30 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Experiment 2 of the lesson: cross-entropy + Center Loss.
     pub fn with_center(self) -> Self {
-        TrainConfig { center: Some(CenterConfig::default()), ..self }
+        self.with(CenterConfig::default())
     }
 
     /// Experiment 3: cross-entropy + Center Loss + PC Loss.
     pub fn with_center_and_pc(self) -> Self {
-        TrainConfig { pc: Some(PcConfig::default()), ..self.with_center() }
+        self.with_center().with(PcConfig::default())
+    }
+
+    /// A copy with `loss` added (in place of its own kind, if that was on already):
+    /// `.with(CosFaceConfig::default())`, or a notebook's own loss, `.with(my_loss.settings(1.0, 0.5))`.
+    pub fn with(self, loss: impl AddedLoss) -> Self {
+        TrainConfig { losses: self.losses.with(Box::new(loss)), ..self }
     }
 
     /// The added losses that are on, in the order their terms are summed and reported: the
-    /// one list training, progress, curves and advice read. A new loss adds its field above
-    /// and its line here.
+    /// one list training, progress, curves and advice read.
     pub fn added_losses(&self) -> Vec<&dyn AddedLoss> {
-        let losses: [Option<&dyn AddedLoss>; 4] = [
-            self.center.as_ref().map(|l| l as _),
-            self.pc.as_ref().map(|l| l as _),
-            self.contrastive_center.as_ref().map(|l| l as _),
-            self.cosface.as_ref().map(|l| l as _),
-        ];
-        losses.into_iter().flatten().collect()
+        self.losses.iter().collect()
+    }
+
+    /// The settings of the added loss of type `T`, if it is on: `config.loss::<CenterConfig>()`.
+    pub fn loss<T: AddedLoss + Default + serde::de::DeserializeOwned>(&self) -> Option<T> {
+        let loss = self.losses.get(T::default().path())?;
+        serde_json::from_value(loss.settings()).ok()
     }
 
     /// Rejects settings that would crash libtorch or train nothing, naming the setting.
@@ -193,6 +192,8 @@ impl TrainConfig {
         }
         *slot = value.clone();
         let config: TrainConfig = serde_json::from_value(json).map_err(|e| Error::setting(path, &value, &format!("does not fit: {e}")))?;
+        // A notebook's own losses came back from the JSON without their formulas.
+        let config = TrainConfig { losses: config.losses.resolved(&self.losses)?, ..config };
         config.validate()?;
         Ok(config)
     }
@@ -201,14 +202,14 @@ impl TrainConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::losses::PcVariant;
+    use crate::losses::{ContrastiveCenterConfig, CosFaceConfig, PcVariant};
 
     #[test]
     fn defaults_are_the_originals() {
         let c = TrainConfig::default().with_center_and_pc();
         assert_eq!((c.epochs, c.batch_size, c.lr, c.momentum), (20, 100, 0.001, 0.9));
-        assert_eq!(c.center, Some(CenterConfig { lambda: 1.0, lr: 0.5 }));
-        assert_eq!(c.pc.map(|p| (p.lambda, p.lr)), Some((0.0001, 0.01)));
+        assert_eq!(c.loss::<CenterConfig>(), Some(CenterConfig { lambda: 1.0, lr: 0.5 }));
+        assert_eq!(c.loss::<PcConfig>().map(|p| (p.lambda, p.lr)), Some((0.0001, 0.01)));
         assert_eq!(c.model.hidden_dim, 2);
         c.validate().unwrap();
     }
@@ -227,29 +228,25 @@ mod tests {
         rejected(TrainConfig { epochs: 0, ..base.clone() }, "epochs = 0");
         let model = ModelConfig { hidden_dim: 0, ..base.model };
         rejected(TrainConfig { model, ..base.clone() }, "model.hidden_dim = 0");
-        let center = Some(CenterConfig { lambda: f64::NAN, lr: 0.5 });
-        rejected(TrainConfig { center, ..base.clone() }, "center.lambda = NaN");
-        let pc = Some(PcConfig { lambda: -1.0, ..PcConfig::default() });
-        rejected(TrainConfig { pc, ..base.clone() }, "pc.lambda = -1");
-        let pc = Some(PcConfig { lr: -0.01, ..PcConfig::default() });
-        rejected(TrainConfig { pc, ..base }, "pc.lr = -0.01");
-        let cosface = Some(CosFaceConfig { scale: 0.0, ..Default::default() });
-        rejected(TrainConfig { cosface, ..TrainConfig::default() }, "cosface.scale = 0");
+        rejected(base.clone().with(CenterConfig { lambda: f64::NAN, lr: 0.5 }), "center.lambda = NaN");
+        rejected(base.clone().with(PcConfig { lambda: -1.0, ..PcConfig::default() }), "pc.lambda = -1");
+        rejected(base.with(PcConfig { lr: -0.01, ..PcConfig::default() }), "pc.lr = -0.01");
+        rejected(TrainConfig::default().with(CosFaceConfig { scale: 0.0, ..Default::default() }), "cosface.scale = 0");
     }
 
     #[test]
     fn set_changes_one_field_by_path_and_names_what_is_wrong() {
         let base = TrainConfig::default().with_center();
         let c = base.set("center.lambda", 0.01).unwrap();
-        assert_eq!(c.center.unwrap().lambda, 0.01);
-        assert_eq!(TrainConfig { center: base.center, ..c.clone() }, base, "nothing else changed");
+        assert_eq!(c.loss::<CenterConfig>().unwrap().lambda, 0.01);
+        assert_eq!(c.clone().with(base.loss::<CenterConfig>().unwrap()), base, "nothing else changed");
         assert_eq!(base.set("optimizer", "adam").unwrap().optimizer, OptimizerKind::Adam);
         assert_eq!(base.set("model.hidden_dim", 3).unwrap().model.hidden_dim, 3);
         assert_eq!(base.set("precision", "bf16").unwrap().precision, Precision::Bf16);
         let e = "fp64".parse::<Precision>().unwrap_err().to_string();
         assert!(e.contains("precision = fp64") && e.contains("fp32 or bf16"), "{e}");
         let v = base.set("pc", PcConfig::default()).unwrap().set("pc.variant", PcVariant::Bounded { margin: 2.0 }).unwrap();
-        assert_eq!(v.pc.unwrap().variant, PcVariant::Bounded { margin: 2.0 });
+        assert_eq!(v.loss::<PcConfig>().unwrap().variant, PcVariant::Bounded { margin: 2.0 });
 
         let err = |path: &str, value: serde_json::Value| base.set(path, value).unwrap_err().to_string();
         let e = err("pc.lambda", 1.0.into());
@@ -269,11 +266,7 @@ mod tests {
 
     /// Every config with every loss on, as `settings()` lists it.
     fn everything_on() -> TrainConfig {
-        TrainConfig {
-            contrastive_center: Some(ContrastiveCenterConfig::default()),
-            cosface: Some(CosFaceConfig::default()),
-            ..TrainConfig::default().with_center_and_pc()
-        }
+        TrainConfig::default().with_center_and_pc().with(ContrastiveCenterConfig::default()).with(CosFaceConfig::default())
     }
 
     #[test]

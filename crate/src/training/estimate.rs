@@ -4,9 +4,9 @@ use std::time::Instant;
 
 use tch::Device;
 
+use super::{minutes_and_seconds, Experiment, TrainConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use super::{minutes_and_seconds, Experiment, TrainConfig};
 use crate::language::{language, Language};
 
 /// Steps timed for an estimate, after one untimed step that pays for first allocations.

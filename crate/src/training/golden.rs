@@ -104,7 +104,7 @@ fn one_training_step_matches_pytorch() {
     let before = e.store.variables();
     let before: Vec<(String, Tensor)> = PARAMETERS.iter().map(|(n, _)| (n.to_string(), before[*n].detach().copy())).collect();
     let y = fixture("y");
-    let sums = e.step(&fixture("x"), &y).unwrap();
+    let sums = e.step(&fixture("x"), &y, (0, 0)).unwrap();
     let batch = y.size()[0] as f64;
     let total = sums.double_value(&[super::TOTAL as i64]) / batch;
     assert_close("total loss", &Tensor::from(total), &fixture("loss_total"));

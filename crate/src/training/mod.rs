@@ -34,7 +34,7 @@ pub use progress::{print_progress, Progress};
 
 use crate::data::{Batches, Split};
 use crate::error::{Error, Result, TorchContext};
-use crate::features::{Centers, Classifier, Features};
+use crate::features::{CenterMarker, Centers, Classifier, Features};
 use crate::losses::{AddedLoss, ClassLoss};
 use crate::model::Cnn;
 use crate::rng::lock_global_rng;
@@ -155,8 +155,9 @@ impl Sums {
 /// their optimiser.
 struct Aux {
     /// The loss's path (`center`): the name of its term and of its variables on disk.
-    name: &'static str,
-    centers_name: Option<&'static str>,
+    name: String,
+    /// The legend's name for its centers and their marker, when they are drawn.
+    centers_drawn: Option<(String, CenterMarker)>,
     loss: Box<dyn ClassLoss>,
     /// Signed weight: PC Loss is subtracted.
     lambda: f64,
@@ -171,10 +172,11 @@ impl Aux {
     fn new(added: &dyn AddedLoss, config: &TrainConfig, device: Device) -> Result<Self> {
         let store = nn::VarStore::new(device);
         let (k, d) = (config.model.num_classes, config.model.hidden_dim);
-        let loss = added.build(&store.root(), k, d);
+        let loss = added.build(&store.root(), k, d)?;
         let optimizer = build_optimizer(config.center_optimizer, &store, added.lr(), 0.0).context("creating the centers' optimiser")?;
         let frozen = added.lr() == 0.0;
-        Ok(Aux { name: added.path(), centers_name: added.centers_name(), loss, lambda: added.signed_lambda(), store, optimizer, frozen })
+        let centers_drawn = added.centers_drawn().map(|(name, marker)| (name.to_string(), marker));
+        Ok(Aux { name: added.path().to_string(), centers_drawn, loss, lambda: added.signed_lambda(), store, optimizer, frozen })
     }
 
     /// Divides the centers' gradient by the loss weight (see the module docs), then steps.
@@ -354,7 +356,7 @@ impl Experiment {
             let index = index.to_device(self.device);
             let x = images.index_select(0, &index);
             let y = labels.index_select(0, &index);
-            let terms = self.step(&x, &y)?;
+            let terms = self.step(&x, &y, (epoch, step))?;
             sums += terms;
             let (done, last) = (step + 1, step + 1 == steps);
             if done % record_every != 0 && done % self.config.log_every != 0 && !last {
@@ -384,8 +386,9 @@ impl Experiment {
         })
     }
 
-    /// One optimisation step. Returns this batch's contribution to the running sums.
-    fn step(&mut self, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    /// One optimisation step, the `step`-th of `epoch` (both from 0). Returns this batch's
+    /// contribution to the running sums.
+    fn step(&mut self, x: &Tensor, y: &Tensor, (epoch, step): (usize, usize)) -> Result<Tensor> {
         let (logits, features) = self.model.forward_in(x, self.config.precision)?;
         let xent = cross_entropy(&logits, y, tch::Reduction::Mean)?;
         let batch = y.size()[0] as f64;
@@ -396,7 +399,12 @@ impl Experiment {
         let mut total = xent.shallow_clone();
         let mut added = Vec::with_capacity(self.losses.len());
         for aux in &self.losses {
-            let value = aux.loss.forward(&features, y)?;
+            let value = aux.loss.forward(&features, y).map_err(|e| Error::InLoss {
+                loss: aux.name.clone(),
+                epoch: epoch + 1,
+                step: step + 1,
+                source: Box::new(e),
+            })?;
             total = &total + &value * aux.lambda;
             added.push(value.detach().to_kind(Kind::Double) * batch);
         }
@@ -555,8 +563,9 @@ impl Experiment {
         };
         features.classifier = Some(Classifier::new(dim, to_vec(weight, "copying fc2's weights")?, bias)?);
         for aux in &self.losses {
-            if let Some(name) = aux.centers_name {
-                features.centers.push(Centers { loss: name.to_string(), values: to_vec(aux.loss.centers(), "copying the centers")? });
+            if let Some((name, marker)) = &aux.centers_drawn {
+                let values = to_vec(aux.loss.centers(), "copying the centers")?;
+                features.centers.push(Centers { loss: name.clone(), values, marker: Some(*marker) });
             }
         }
         Ok(features)

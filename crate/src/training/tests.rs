@@ -149,10 +149,10 @@ fn every_optimiser_and_added_loss_trains_and_reports_its_term() {
             center_optimizer: OptimizerKind::Adam,
             ..quick(TrainConfig::default().with_center())
         },
-        TrainConfig { contrastive_center: Some(ContrastiveCenterConfig::default()), ..quick(TrainConfig::default()) },
+        quick(TrainConfig::default()).with(ContrastiveCenterConfig::default()),
         // At quick()'s lr 0.05 this one blows up (cross-entropy in the thousands, and on some
         // data in the millions), which says nothing about whether it trains.
-        TrainConfig { cosface: Some(CosFaceConfig::default()), lr: 0.01, ..quick(TrainConfig::default()) },
+        TrainConfig { lr: 0.01, ..quick(TrainConfig::default()) }.with(CosFaceConfig::default()),
     ];
     for config in variants {
         let mut e = Experiment::new(config.clone(), Device::Cpu).unwrap();
@@ -269,9 +269,9 @@ fn results_version_matches_the_reference_run() {
 fn centers_at_learning_rate_zero_stay_bit_identical_as_in_the_original() {
     let data = synthetic(100, 4);
     let trained = |center_lr: f64, pc_lr: f64| {
-        let mut config = quick(TrainConfig::default().with_center_and_pc());
-        config.center = Some(CenterConfig { lambda: 1.0, lr: center_lr });
-        config.pc = Some(PcConfig { lr: pc_lr, ..config.pc.unwrap() });
+        let config = quick(TrainConfig::default())
+            .with(CenterConfig { lambda: 1.0, lr: center_lr })
+            .with(PcConfig { lr: pc_lr, ..Default::default() });
         let mut e = Experiment::new(config, Device::Cpu).unwrap();
         let before = e.features(&data).unwrap().centers;
         e.train(&data, |_| {}).unwrap();
@@ -298,7 +298,7 @@ fn with_the_network_standing_still_the_centers_settle_on_the_class_means() {
     // keeps their speed.
     let data = synthetic(200, 5);
     let config = TrainConfig { epochs: 3, batch_size: 20, lr: 0.05, log_every: 5, ..TrainConfig::default() };
-    let config = TrainConfig { center: Some(CenterConfig { lambda: 0.5, lr: 0.5 }), ..config };
+    let config = config.with(CenterConfig { lambda: 0.5, lr: 0.5 });
     let mut moving = Experiment::new(config.clone(), Device::Cpu).unwrap();
     moving.train(&data, |_| {}).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -325,4 +325,41 @@ fn with_the_network_standing_still_the_centers_settle_on_the_class_means() {
     let after = offset(&still);
     assert!(before > 1e-3, "the centers started on the means already ({before}); nothing to show");
     assert!(after < 0.02 * before, "centers still {after} off the class means (were {before})");
+}
+
+#[test]
+fn a_notebook_loss_that_fails_in_training_is_named_with_its_epoch_and_step() {
+    let data = synthetic(60, 6);
+    let mine = crate::own_loss!("my_failing_test", |x: &Tensor, _: &Tensor, _: &Tensor| x.sum_dim_intlist(1, false, Kind::Float)).unwrap();
+    let mut e = Experiment::new(quick(TrainConfig::default()).with(mine.settings(1.0, 0.5)), Device::Cpu).unwrap();
+    let err = e.train(&data, |_| {}).unwrap_err().to_string();
+    assert!(err.starts_with("the loss my_failing_test failed in epoch 1, step 1:") && err.contains("one number"), "{err}");
+}
+
+#[test]
+fn a_notebook_center_loss_trains_exactly_as_the_crates() {
+    // The lesson's "Write it yourself" cell, line for line: same formula, same order of
+    // operations, so the same numbers, step after step.
+    let mine = crate::own_loss!("my_center_lesson_test", |x: &Tensor, labels: &Tensor, centers: &Tensor| {
+        let batch_size = x.size()[0];
+        let num_classes = centers.size()[0];
+        let distmat = x.pow_tensor_scalar(2).sum_dim_intlist(1, true, x.kind()).expand([batch_size, num_classes], false)
+            + centers.pow_tensor_scalar(2).sum_dim_intlist(1, true, x.kind()).expand([num_classes, batch_size], false).tr();
+        let distmat = distmat - x.matmul(&centers.tr()) * 2.0;
+        let classes = Tensor::arange(num_classes, (Kind::Int64, x.device()));
+        let labels = labels.unsqueeze(1).expand([batch_size, num_classes], false);
+        let mask = labels.eq_tensor(&classes.expand([batch_size, num_classes], false));
+        let dist = distmat * mask.to_kind(x.kind());
+        dist.clamp(1e-12, 1e12).sum(x.kind()) / batch_size as f64
+    })
+    .unwrap();
+    let data = synthetic(100, 7);
+    let config = quick(TrainConfig::default());
+    let mut crates = Experiment::new(config.clone().with_center(), Device::Cpu).unwrap();
+    let mut own = Experiment::new(config.with(mine.settings(1.0, 0.5)), Device::Cpu).unwrap();
+    let numbers = |h: Vec<EpochStats>| h.iter().map(|s| (s.loss, s.xent, s.terms[0].1, s.train_accuracy)).collect::<Vec<_>>();
+    assert_eq!(numbers(crates.train(&data, |_| {}).unwrap()), numbers(own.train(&data, |_| {}).unwrap()));
+    let (a, b) = (crates.features(&data).unwrap(), own.features(&data).unwrap());
+    assert_eq!(a.values, b.values);
+    assert_eq!(a.centers[0].values, b.centers[0].values);
 }
