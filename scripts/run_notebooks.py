@@ -182,6 +182,17 @@ def check_recovery(repo, failing_cells=10):
     return []
 
 
+def check_verdict(cell):
+    """What a cell tagged "check" showed: lossviz's comparison marks its HTML with
+    data-lossviz-check="pass" or "fail"; "no verdict" when the cell showed neither (it
+    stopped before, e.g. on an error, which evcxr prints without failing the cell)."""
+    for out in cell.get("outputs", []):
+        found = re.search(r'data-lossviz-check="(\w+)"', out.get("data", {}).get("text/html", ""))
+        if found:
+            return found.group(1)
+    return "no verdict"
+
+
 # Cells tagged so must show this kind of output.
 TAGGED_OUTPUTS = {"scatter": "image/png", "animation": "image/gif", "table": "text/html"}
 
@@ -231,6 +242,8 @@ def check_notebook(path, out_dir):
             if tag in cell.metadata.get("tags", []):
                 if not any(mime in o.get("data", {}) for o in cell.get("outputs", [])):
                     problems.append(f"{name} cell {i}: a {tag} cell produced no {mime} output")
+        if "check" in cell.metadata.get("tags", []) and check_verdict(cell) != "pass":
+            problems.append(f"{name} cell {i}: its check did not pass ({check_verdict(cell)}):\n{text_of(cell)}")
     if "exercise" in name and "loaded from the cache" not in outputs_text(nb):
         problems.append(f"{name}: no sweep loaded a run from the cache (later sweeps repeat earlier configurations)")
     if "loss_functions" in name and not problems:

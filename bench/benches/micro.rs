@@ -23,7 +23,9 @@ fn training_step(c: &mut Criterion) {
     for (name, config) in runs {
         let mut experiment = Experiment::new(config, Device::Cpu).unwrap();
         // One epoch over 100 samples at batch 100 is one step.
-        group.bench_function(name, |b| b.iter(|| experiment.train_for(1, &batch, |_| {}).unwrap()));
+        group.bench_function(name, |b| {
+            b.iter(|| experiment.train_with(&batch, lossviz::training::Epochs(1, |_: lossviz::training::Progress| {})).unwrap())
+        });
     }
 }
 

@@ -60,7 +60,7 @@ fn main() -> Result<()> {
     let mut experiment = Experiment::new(config, Device::Cpu)?;
 
     let start = Instant::now();
-    experiment.train_for(1, &data.train, |_| {})?;
+    experiment.train(&data.train, |_| {})?;
     let train_s = start.elapsed().as_secs_f64();
     let evaluation = experiment.evaluate(&data.test)?;
     let start = Instant::now();
@@ -83,7 +83,7 @@ fn main() -> Result<()> {
     let bf16_training = if lossviz::device::has_bf16_instructions(Device::Cpu) {
         let mut mixed = Experiment::new(TrainConfig { precision: Precision::Bf16, ..experiment.config.clone() }, Device::Cpu)?;
         let start = Instant::now();
-        mixed.train_for(1, &data.train, |_| {})?;
+        mixed.train(&data.train, |_| {})?;
         let seconds = start.elapsed().as_secs_f64();
         let trained = mixed.evaluate(&data.test)?;
         serde_json::json!({

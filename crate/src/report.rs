@@ -59,7 +59,7 @@ pub fn run_experiment(
     progress: impl FnMut(Progress),
 ) -> Result<(Run, Experiment)> {
     let mut experiment = Experiment::new(config, device)?;
-    experiment.train_watching(data, progress)?;
+    experiment.train_with(&data.train, crate::training::WatchTest { test: &data.test, progress })?;
     Ok((summarize(name, &experiment, data)?, experiment))
 }
 

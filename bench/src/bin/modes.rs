@@ -65,7 +65,7 @@ fn main() -> Result<()> {
         let mut previous_means: Option<Vec<Vec<f64>>> = None;
         for &checkpoint in &args.checkpoints {
             let more = checkpoint - experiment.history.len();
-            experiment.train_for(more, &data.train, |_| {})?;
+            experiment.train_with(&data.train, lossviz::training::Epochs(more, |_: lossviz::training::Progress| {}))?;
             let evaluation = experiment.evaluate(&data.test)?;
             let features = experiment.features(&data.test)?;
             // Every class is in MNIST's test set, so the means come in class order 0..10.

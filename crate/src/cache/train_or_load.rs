@@ -6,7 +6,7 @@ use super::{data_identity, Lookup, RunCache};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::report::summarize;
-use crate::training::{EpochStats, Estimate, Experiment, Progress, Snapshot, TrainConfig};
+use crate::training::{EpochStats, Estimate, Experiment, Progress, Record, Snapshot, TrainConfig, WatchTest};
 
 /// The lesson's trainings, kept across kernel restarts. Trains `experiment` on `data.train`
 /// like [`Experiment::train`] and keeps the run in the run cache
@@ -26,7 +26,7 @@ pub(super) fn train_or_load_in(
 ) -> Result<Vec<EpochStats>> {
     let identity = data_identity(data)?;
     through_cache(cache, &identity, experiment, data, progress, |e, data, progress| {
-        e.train_watching(data, progress)?;
+        e.train_with(&data.train, WatchTest { test: &data.test, progress })?;
         Ok(Vec::new())
     })?;
     Ok(experiment.history.clone())
@@ -49,7 +49,10 @@ pub(super) fn record_or_load_in(
 ) -> Result<Vec<Snapshot>> {
     let identity = format!("{}; recorded: the first {probe} test images after every epoch", data_identity(data)?);
     through_cache(cache, &identity, experiment, data, progress, |e, data, progress| {
-        e.train_recording(e.config.epochs, 1, &data.train, &data.test.first(probe), progress)
+        let probe = data.test.first(probe);
+        let mut record = Record::new(&probe, progress);
+        e.train_with(&data.train, &mut record)?;
+        Ok(record.frames)
     })
 }
 

@@ -64,7 +64,11 @@ impl Animation {
 pub fn animation(snapshots: &[Snapshot], class_names: &[&str], title: &str, style: impl Into<Style>, frame_ms: u32) -> Result<Animation> {
     let style = style.into();
     if snapshots.is_empty() {
-        return Err(Error::input("snapshots", 0, "nothing recorded; train with train_recording first"));
+        return Err(Error::input(
+            "snapshots",
+            0,
+            "nothing recorded; record the frames with record_or_load (or training's Record callbacks) first",
+        ));
     }
     let panels = snapshots
         .iter()

@@ -26,10 +26,10 @@ pub(crate) fn training_seconds(config: &TrainConfig, data: &Dataset, device: Dev
         Ok(_) | Err(Error::Diverged { .. }) => Ok(()),
         Err(e) => Err(e),
     };
-    time_anyway(probe.train_for(1, &data.train.first(batch), |_| {}))?;
+    time_anyway(probe.train(&data.train.first(batch), |_| {}))?;
     let timed = data.train.first(TIMED_STEPS * batch);
     let start = Instant::now();
-    time_anyway(probe.train_for(1, &timed, |_| {}))?;
+    time_anyway(probe.train(&timed, |_| {}))?;
     let per_train_image = start.elapsed().as_secs_f64() / timed.len().max(1) as f64;
     let test = data.test.first(TIMED_TEST_IMAGES);
     let start = Instant::now();

@@ -17,6 +17,7 @@
 //!   batches of 100 instead of 1.
 //! - Training accuracy is over every sample of the epoch, not every 100th batch.
 //! - The device is chosen at run time (CUDA if present), not hard-wired.
+pub mod callbacks;
 pub(crate) mod config;
 mod estimate;
 mod progress;
@@ -27,6 +28,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 
 pub use crate::losses::{CenterConfig, ContrastiveCenterConfig, CosFaceConfig, PcConfig};
 pub use crate::model::Precision;
+pub use callbacks::{Callbacks, Epochs, Record, WatchTest};
 pub use config::{OptimizerKind, TrainConfig};
 pub use estimate::Estimate;
 pub(crate) use progress::minutes_and_seconds;
@@ -50,8 +52,8 @@ pub struct EpochStats {
     /// Percent.
     pub train_accuracy: f64,
     pub seconds: f64,
-    /// Percent, on the test set after this epoch, when training was given one
-    /// ([`Experiment::train_watching`]).
+    /// Percent, on the test set after this epoch, when training watched one
+    /// ([`WatchTest`]).
     #[serde(default)]
     pub test_accuracy: Option<f64>,
     /// The same means over each stretch of `log_every` steps, for curves finer than epochs.
@@ -280,33 +282,19 @@ impl Experiment {
         Some(center.loss.centers().detach().to(Device::Cpu).copy())
     }
 
-    /// Trains for `config.epochs` epochs on `data`, reporting to `progress` every
-    /// `config.log_every` steps and after every epoch. Returns the history of this call
-    /// (also appended to `self.history`).
+    /// [`Experiment::train_with`] with progress only, `config.epochs` more epochs: a closure's
+    /// argument types need an `FnMut(Progress)` to be inferred from.
     pub fn train(&mut self, data: &Split, progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
-        self.train_for(self.config.epochs, data, progress)
+        self.train_with(data, progress)
     }
 
-    /// Trains `epochs` more epochs, continuing where the last call stopped (the shuffling
-    /// follows the epoch number, so 2 x 1 epoch is the same as 1 x 2 epochs).
-    pub fn train_for(&mut self, epochs: usize, data: &Split, progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
-        self.train_epochs(epochs, data, None, progress)
-    }
-
-    /// Trains `config.epochs` epochs on `data.train` like [`Experiment::train`], and after
-    /// each epoch measures the accuracy on `data.test` (kept in the history, drawn by
-    /// `curves`; it costs one evaluation per epoch).
-    pub fn train_watching(&mut self, data: &crate::data::Dataset, progress: impl FnMut(Progress)) -> Result<Vec<EpochStats>> {
-        self.train_epochs(self.config.epochs, &data.train, Some(&data.test), progress)
-    }
-
-    fn train_epochs(
-        &mut self,
-        epochs: usize,
-        data: &Split,
-        test: Option<&Split>,
-        mut progress: impl FnMut(Progress),
-    ) -> Result<Vec<EpochStats>> {
+    /// Trains on `data`, continuing where the last call stopped (the shuffling follows the
+    /// epoch number, so 2 x 1 epoch is the same as 1 x 2 epochs): `config.epochs` more epochs,
+    /// or as many as `callbacks` asks for. `callbacks` is a closure over [`Progress`] (reported
+    /// every `config.log_every` steps and after every epoch), or one of [`callbacks`]'s: test
+    /// accuracy per epoch, an animation's frames, another number of epochs. Returns the history
+    /// of this call (also appended to `self.history`).
+    pub fn train_with(&mut self, data: &Split, mut callbacks: impl Callbacks) -> Result<Vec<EpochStats>> {
         if data.is_empty() {
             return Err(Error::input("training data", 0, "holds no samples"));
         }
@@ -317,16 +305,15 @@ impl Experiment {
                 "needs one label per image",
             ));
         }
+        let epochs = callbacks.epochs().unwrap_or(self.config.epochs);
         let images = data.images.to_device(self.device);
         let labels = data.labels.to_device(self.device);
         let first = self.history.len();
         let clock = Clock { start: Instant::now(), first_epoch: first, epochs };
         for epoch in first..first + epochs {
-            let mut stats = self.train_epoch(epoch, &images, &labels, &clock, &mut progress)?;
-            if let Some(test) = test.filter(|t| !t.is_empty()) {
-                stats.test_accuracy = Some(self.evaluate(test)?.accuracy);
-            }
-            progress(Progress::Epoch(&stats));
+            let mut stats = self.train_epoch(epoch, &images, &labels, &clock, &mut |p| callbacks.progress(p))?;
+            callbacks.epoch_done(self, &mut stats)?;
+            callbacks.progress(Progress::Epoch(&stats));
             self.history.push(stats);
         }
         Ok(self.history[first..].to_vec())
@@ -464,29 +451,6 @@ impl Experiment {
             terms: self.losses.iter().enumerate().map(|(i, aux)| (aux.name.to_string(), mean(layout.term(i)))).collect(),
             accuracy: 100.0 * mean(layout.correct()),
         }
-    }
-
-    /// Trains `epochs` more epochs like [`Experiment::train_for`], recording the features of
-    /// `probe` after every `every` epochs and after the last: the frames of an animation.
-    pub fn train_recording(
-        &mut self,
-        epochs: usize,
-        every: usize,
-        data: &Split,
-        probe: &Split,
-        mut progress: impl FnMut(Progress),
-    ) -> Result<Vec<Snapshot>> {
-        if every == 0 {
-            return Err(Error::setting("every", 0, "record at least every 1 epoch"));
-        }
-        let mut snapshots = Vec::new();
-        for done in 1..=epochs {
-            self.train_for(1, data, &mut progress)?;
-            if done % every == 0 || done == epochs {
-                snapshots.push(Snapshot { epoch: self.history.len() - 1, features: self.features(probe)? });
-            }
-        }
-        Ok(snapshots)
     }
 
     /// A bfloat16 copy of the network when `inference` asks for one.

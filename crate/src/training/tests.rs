@@ -173,10 +173,18 @@ fn training_in_pieces_equals_training_at_once_and_records_each_epoch() {
     let mut whole = Experiment::new(config.clone(), Device::Cpu).unwrap();
     whole.train(&data, |_| {}).unwrap();
     let mut pieces = Experiment::new(config, Device::Cpu).unwrap();
-    let snapshots = pieces.train_recording(3, 1, &data, &data.first(30), |_| {}).unwrap();
+    let probe = data.first(30);
+    let mut record = Record::new(&probe, |_: Progress| {});
+    for _ in 0..3 {
+        pieces.train_with(&data, Epochs(1, |_: Progress| {})).unwrap();
+    }
+    let mut recorded = Experiment::new(pieces.config.clone(), Device::Cpu).unwrap();
+    recorded.train_with(&data, &mut record).unwrap();
+    let snapshots = record.frames;
     assert_eq!(snapshots.iter().map(|s| (s.epoch, s.features.len())).collect::<Vec<_>>(), vec![(0, 30), (1, 30), (2, 30)]);
     let losses = |e: &Experiment| e.history.iter().map(|s| s.loss).collect::<Vec<_>>();
     assert_eq!(losses(&whole), losses(&pieces));
+    assert_eq!(losses(&whole), losses(&recorded));
     assert_eq!(whole.features(&data).unwrap(), pieces.features(&data).unwrap());
     assert_ne!(snapshots[0].features, snapshots[2].features, "the features moved");
 }
@@ -235,8 +243,11 @@ fn bf16_training_computes_the_convolutions_in_bf16_and_learns_like_fp32() {
 fn the_evolution_gif_has_one_frame_per_epoch() {
     use image::AnimationDecoder;
     let data = synthetic(60, 6);
-    let mut e = Experiment::new(quick(TrainConfig::default().with_center()), Device::Cpu).unwrap();
-    let snapshots = e.train_recording(2, 1, &data, &data.first(40), |_| {}).unwrap();
+    let mut e = Experiment::new(TrainConfig { epochs: 2, ..quick(TrainConfig::default().with_center()) }, Device::Cpu).unwrap();
+    let probe = data.first(40);
+    let mut record = Record::new(&probe, |_: Progress| {});
+    e.train_with(&data, &mut record).unwrap();
+    let snapshots = record.frames;
     let gif = crate::plot::animation(&snapshots, &["a"; 10], "evolution", crate::plot::Normalize::EqualAspect, 100).unwrap();
     let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(&gif.gif)).unwrap();
     assert_eq!(decoder.into_frames().collect_frames().unwrap().len(), 2);
