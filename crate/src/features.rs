@@ -108,23 +108,25 @@ impl Features {
         (0..self.len()).map(|i| (self.point(i)[a], self.point(i)[b])).collect()
     }
 
+    /// The mean feature of each class present, as (label, mean), in label order: what the
+    /// metrics measure around and what the regions of more than two dimensions cut through.
+    pub fn class_means(&self) -> Vec<(u8, Vec<f64>)> {
+        let mut sums: std::collections::BTreeMap<u8, (Vec<f64>, usize)> = Default::default();
+        for i in 0..self.len() {
+            let entry = sums.entry(self.labels[i]).or_insert_with(|| (vec![0.0; self.dim], 0));
+            for (s, v) in entry.0.iter_mut().zip(self.point(i)) {
+                *s += *v as f64;
+            }
+            entry.1 += 1;
+        }
+        sums.into_iter().map(|(l, (s, n))| (l, s.into_iter().map(|v| v / n as f64).collect())).collect()
+    }
+
     /// The mean of the class means: where a plane through two of the dimensions cuts the
     /// others when the features have more than two (`hidden_dim = 3`).
     pub fn mean_of_class_means(&self) -> Vec<f32> {
-        let classes = self.labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0);
-        let mut sums = vec![0f64; classes * self.dim];
-        let mut counts = vec![0usize; classes];
-        for i in 0..self.len() {
-            let k = self.labels[i] as usize;
-            counts[k] += 1;
-            for (s, &v) in sums[k * self.dim..(k + 1) * self.dim].iter_mut().zip(self.point(i)) {
-                *s += v as f64;
-            }
-        }
-        let present: Vec<usize> = (0..classes).filter(|&k| counts[k] > 0).collect();
-        (0..self.dim)
-            .map(|d| (present.iter().map(|&k| sums[k * self.dim + d] / counts[k] as f64).sum::<f64>() / present.len().max(1) as f64) as f32)
-            .collect()
+        let means = self.class_means();
+        (0..self.dim).map(|d| (means.iter().map(|(_, m)| m[d]).sum::<f64>() / means.len().max(1) as f64) as f32).collect()
     }
 }
 

@@ -44,21 +44,8 @@ fn distance(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt()
 }
 
-/// Class means of the classes present, as (label, mean).
-pub fn class_means(f: &Features) -> Vec<(u8, Vec<f64>)> {
-    let mut sums: std::collections::BTreeMap<u8, (Vec<f64>, usize)> = Default::default();
-    for i in 0..f.len() {
-        let entry = sums.entry(f.labels[i]).or_insert_with(|| (vec![0.0; f.dim], 0));
-        for (s, v) in entry.0.iter_mut().zip(f.point(i)) {
-            *s += *v as f64;
-        }
-        entry.1 += 1;
-    }
-    sums.into_iter().map(|(l, (s, n))| (l, s.into_iter().map(|v| v / n as f64).collect())).collect()
-}
-
 pub fn feature_metrics(f: &Features) -> FeatureMetrics {
-    let means = class_means(f);
+    let means = f.class_means();
     let mean_of = |label: u8| &means.iter().find(|(l, _)| *l == label).expect("every label has a mean").1;
     let point = |i: usize| f.point(i).iter().map(|v| *v as f64).collect::<Vec<f64>>();
 

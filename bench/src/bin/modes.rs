@@ -10,7 +10,7 @@ use clap::{Parser, ValueEnum};
 
 use lossviz::data::{Dataset, DatasetKind};
 use lossviz::error::{Error, Result};
-use lossviz::metrics::{class_means, feature_metrics};
+use lossviz::metrics::feature_metrics;
 use lossviz::tch;
 use lossviz::training::{Experiment, TrainConfig};
 
@@ -69,7 +69,7 @@ fn main() -> Result<()> {
             let evaluation = experiment.evaluate(&data.test)?;
             let features = experiment.features(&data.test)?;
             // Every class is in MNIST's test set, so the means come in class order 0..10.
-            let means: Vec<Vec<f64>> = class_means(&features).into_iter().map(|(_, m)| m).collect();
+            let means: Vec<Vec<f64>> = features.class_means().into_iter().map(|(_, m)| m).collect();
             // Each loss's centers minus the class means: the mean offset over classes and
             // its length, and the mean distance of a center from its class's mean.
             let offsets: Vec<serde_json::Value> = features

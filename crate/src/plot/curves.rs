@@ -4,6 +4,7 @@ use plotters::coord::ranged1d::{AsRangedCoord, Ranged, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::ticks;
 use super::{plot_err, Figure, FONT, TAB10};
 use crate::error::{Error, Result};
 use crate::language::{language, term_title, Words};
@@ -98,11 +99,11 @@ pub fn curves(runs: &[(&str, &[EpochStats])]) -> Result<Figure> {
             let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
             if panel.loss && lo > 0.0 && hi / lo >= 10.0 {
                 let title = format!("{}{}", panel.title, Words::LogScale.text());
-                draw_panel(&area, panel, &title, &names, epochs, (lo / 1.15..hi * 1.15).log_scale(), &significant)?;
+                draw_panel(&area, panel, &title, &names, epochs, (lo / 1.15..hi * 1.15).log_scale(), &ticks::significant)?;
             } else {
                 let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-6);
                 let span = hi - lo + 2.0 * pad;
-                draw_panel(&area, panel, &panel.title, &names, epochs, (lo - pad)..(hi + pad), &|v: &f64| linear_label(*v, span))?;
+                draw_panel(&area, panel, &panel.title, &names, epochs, (lo - pad)..(hi + pad), &|v: &f64| ticks::linear(*v, span))?;
             }
         }
         Ok(())
@@ -184,30 +185,6 @@ where
         .map_err(plot_err)
 }
 
-/// A linear axis's tick: as many decimals as the axis's span needs to tell ticks apart.
-fn linear_label(v: f64, span: f64) -> String {
-    let decimals = (1 - span.abs().max(1e-12).log10().floor() as i32).max(0) as usize;
-    format!("{v:.decimals$}")
-}
-
-/// Three significant digits, so log-scale ticks read 0.316, 3.16, 316 rather than 316.228;
-/// very large or small values in powers of ten (PC Loss reaches 10^12), e.g. `1e12`.
-fn significant(v: &f64) -> String {
-    if *v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
-        let text = format!("{v:.2e}");
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
-        return format!("{mantissa}e{exponent}");
-    }
-    let decimals = (2 - v.abs().max(1e-12).log10().floor() as i32).max(0) as usize;
-    let text = format!("{v:.decimals$}");
-    if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,25 +230,6 @@ mod tests {
         assert_eq!(p.iter().map(|p| p.0).collect::<Vec<_>>(), vec![0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]);
         let old: Vec<EpochStats> = h.into_iter().map(|e| EpochStats { steps: vec![], ..e }).collect();
         assert_eq!(points(&old, &|s| s.xent), vec![(1.0, 2.0), (2.0, 1.0)]);
-    }
-
-    #[test]
-    fn log_tick_labels_keep_three_significant_digits() {
-        assert_eq!(significant(&316.2278), "316");
-        assert_eq!(significant(&3.162278), "3.16");
-        assert_eq!(significant(&0.3162278), "0.316");
-        assert_eq!(significant(&0.2), "0.2");
-        assert_eq!(significant(&1e12), "1e12");
-        assert_eq!(significant(&3.2e12), "3.2e12");
-        assert_eq!(significant(&0.0001), "1e-4");
-    }
-
-    #[test]
-    fn linear_tick_labels_tell_close_ticks_apart() {
-        // An accuracy axis from 9 to 11 needs tenths; one from 0 to 100 needs none.
-        assert_eq!(linear_label(9.6, 2.0), "9.6");
-        assert_eq!(linear_label(40.0, 100.0), "40");
-        assert_eq!(linear_label(2.375, 0.05), "2.375");
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod animation;
 mod curves;
 mod font;
 mod scatter;
+mod ticks;
 
 use std::path::Path;
 

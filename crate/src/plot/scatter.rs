@@ -6,6 +6,7 @@ use plotters::prelude::*;
 
 use image::RgbImage;
 
+use super::ticks;
 use super::{draw_legend, draw_marker, draw_rgb, plot_err, tint, Figure, FONT, TAB10};
 use crate::error::{Error, Result};
 use crate::features::{CenterMarker, Classifier, Features};
@@ -249,8 +250,8 @@ fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel, axes: &Ax
         .configure_mesh()
         .disable_mesh()
         .x_desc(caption)
-        .x_label_formatter(&|v| tick_label(*v, axes.x.1 - axes.x.0))
-        .y_label_formatter(&|v| tick_label(*v, axes.y.1 - axes.y.0))
+        .x_label_formatter(&|v| ticks::linear(*v as f64, (axes.x.1 - axes.x.0) as f64))
+        .y_label_formatter(&|v| ticks::linear(*v as f64, (axes.y.1 - axes.y.0) as f64))
         .label_style((FONT, 13))
         .axis_desc_style((FONT, 13))
         .draw()
@@ -291,19 +292,6 @@ fn draw_regions(area: &DrawingArea<BitMapBackend, Shift>, map: &PixelMap, classe
         }
     }
     Ok(())
-}
-
-/// A tick's label: decimals enough for the axis's span, trailing zeros dropped, and never
-/// "-0.0" (plotters' default printed that for a tick a rounding error below zero).
-fn tick_label(value: f32, span: f32) -> String {
-    let decimals = (3 - span.abs().max(1e-12).log10().floor() as i32).max(0) as usize;
-    let text = format!("{value:.decimals$}");
-    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
-    if text.trim_start_matches('-').chars().all(|c| c == '0') {
-        "0".to_string()
-    } else {
-        text.to_string()
-    }
 }
 
 /// Panels in rows of at most four (three when that balances the rows better), one legend
@@ -397,17 +385,6 @@ mod tests {
     }
 
     #[test]
-    fn tick_labels_have_no_negative_zero_and_no_trailing_zeros() {
-        assert_eq!(tick_label(-1.5e-8, 1.0), "0");
-        assert_eq!(tick_label(-0.1, 1.0), "-0.1");
-        assert_eq!(tick_label(0.300_000_1, 1.0), "0.3");
-        assert_eq!(tick_label(0.05, 0.4), "0.05");
-        assert_eq!(tick_label(250.0, 1000.0), "250");
-        // A collapsed run (lambda too large) still gets distinct labels.
-        assert_eq!(tick_label(0.000_02, 0.000_1), "0.00002");
-    }
-
-    #[test]
     fn per_axis_fills_the_unit_square_and_equal_aspect_keeps_units() {
         let pts = [(0.0, 0.0), (10.0, 1.0)];
         let axes = Normalize::PerAxis.fit(&pts);
@@ -419,7 +396,8 @@ mod tests {
         // enough that five ticks get five different labels.
         let axes = Normalize::EqualAspect.fit(&[(160.110_6, 5.0); 3]);
         let span = axes.x.1 - axes.x.0;
-        let labels: std::collections::BTreeSet<String> = (0..5).map(|i| tick_label(axes.x.0 + span * i as f32 / 4.0, span)).collect();
+        let labels: std::collections::BTreeSet<String> =
+            (0..5).map(|i| ticks::linear((axes.x.0 + span * i as f32 / 4.0) as f64, span as f64)).collect();
         assert_eq!(labels.len(), 5, "{labels:?}");
     }
 
