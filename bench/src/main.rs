@@ -4,14 +4,14 @@
 //! `lossviz-bench --help` lists its flags.
 use std::time::Instant;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 use lossviz::data::{Dataset, DatasetKind};
 use lossviz::error::Result;
 use lossviz::metrics::feature_metrics;
 use lossviz::plot::{scatter_grid, Normalize};
 use lossviz::tch::{self, Device};
-use lossviz::training::{Experiment, Precision, TrainConfig};
+use lossviz::training::{Experiment, LessonRun, Precision, TrainConfig};
 
 #[derive(Parser)]
 #[command(name = "lossviz-bench", about = "One epoch of the lesson's training, then evaluation, timed, as one JSON line")]
@@ -28,17 +28,12 @@ struct Args {
     /// libtorch's intra-op threads.
     #[arg(long)]
     threads: Option<i32>,
-    #[arg(long, value_enum, default_value = "xent")]
-    loss: Loss,
+    /// The lesson's experiment to train: xent, center or pc.
+    #[arg(long, default_value = "xent")]
+    loss: LessonRun,
     /// Where to write the fp32 and bf16 scatter plots, to compare them by eye.
     #[arg(long)]
     plots: Option<std::path::PathBuf>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Loss {
-    Xent,
-    Center,
 }
 
 /// Peak resident memory of this process (VmHWM), in MiB.
@@ -56,7 +51,7 @@ fn main() -> Result<()> {
     }
     let data = Dataset::load(args.dataset, args.data.as_deref(), args.limit)?;
     let base = TrainConfig { epochs: 1, ..TrainConfig::default() };
-    let config = if args.loss == Loss::Center { base.with_center() } else { base };
+    let config = args.loss.config(base);
     let mut experiment = Experiment::new(config, Device::Cpu)?;
 
     let start = Instant::now();

@@ -2,7 +2,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use lossviz::cache::{estimate, train_or_load};
 use lossviz::data::{locate, Dataset, DatasetKind};
@@ -14,7 +14,7 @@ use lossviz::plot::{curves, scatter, scatter_grid, Normalize};
 use lossviz::report::{summarize, Report};
 use lossviz::sweep::slurm::run_task;
 use lossviz::sweep::{grid, Axis, SlurmOptions, Sweep};
-use lossviz::training::{print_progress, Experiment, PcConfig, Precision, Progress, TrainConfig};
+use lossviz::training::{print_progress, Experiment, LessonRun, PcConfig, Precision, Progress, TrainConfig};
 use tch::Device;
 
 /// The lesson's experiments and sweeps from a terminal. Finished runs are kept in the run
@@ -38,8 +38,8 @@ enum Command {
         #[arg(long, default_value = "out")]
         out: PathBuf,
         /// Which of the three to train.
-        #[arg(long, value_enum, value_delimiter = ',', default_value = "xent,center,pc")]
-        runs: Vec<Run>,
+        #[arg(long, value_delimiter = ',', default_value = "xent,center,pc")]
+        runs: Vec<LessonRun>,
         /// PC Loss's formula: original (the lesson's), bounded, or bounded:<margin>.
         #[arg(long, default_value = "original")]
         pc_variant: PcVariant,
@@ -53,8 +53,8 @@ enum Command {
         #[arg(long, default_value = "out/sweep")]
         out: PathBuf,
         /// The configuration the settings are varied from.
-        #[arg(long, value_enum, default_value = "center")]
-        base: Run,
+        #[arg(long, default_value = "center")]
+        base: LessonRun,
         /// PATH=V1,V2,...: a setting by its path (as `set` takes it, e.g. center.lambda) and
         /// its values (JSON, or a word such as adam, or for pc.variant original/bounded:<m>).
         #[arg(long, required = true, value_parser = parse_axis)]
@@ -126,24 +126,6 @@ struct SlurmArgs {
     no_wait: bool,
 }
 
-/// The lesson's three experiments.
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Run {
-    Xent,
-    Center,
-    Pc,
-}
-
-impl Run {
-    fn name(self) -> &'static str {
-        match self {
-            Run::Xent => "xent",
-            Run::Center => "center",
-            Run::Pc => "pc",
-        }
-    }
-}
-
 /// `PATH=V1,V2,...`. Values are split at commas outside brackets and quotes, so JSON values
 /// keep theirs; each is read as JSON, or else as a word (`adam`, `bounded:5`), which the
 /// setting's own type then reads.
@@ -169,12 +151,11 @@ fn parse_axis(spec: &str) -> std::result::Result<Axis, String> {
 }
 
 /// One of the lesson's three experiments, with the command line's epochs, seed and PC variant.
-fn experiment_config(common: &Common, run: Run, pc_variant: PcVariant) -> TrainConfig {
+fn experiment_config(common: &Common, run: LessonRun, pc_variant: PcVariant) -> TrainConfig {
     let base = TrainConfig { epochs: common.epochs, seed: common.seed, precision: common.precision, ..TrainConfig::default() };
-    match run {
-        Run::Xent => base,
-        Run::Center => base.with_center(),
-        Run::Pc => base.with_center().with(PcConfig { variant: pc_variant, ..PcConfig::default() }),
+    match run.config(base) {
+        config if run == LessonRun::Pc => config.with(PcConfig { variant: pc_variant, ..PcConfig::default() }),
+        config => config,
     }
 }
 
@@ -227,9 +208,9 @@ fn prepare(common: &Common, out: &Path) -> Result<(Device, Dataset)> {
     Ok((device, data))
 }
 
-fn compare(common: &Common, out: &Path, runs: &[Run], pc_variant: PcVariant) -> Result<()> {
+fn compare(common: &Common, out: &Path, runs: &[LessonRun], pc_variant: PcVariant) -> Result<()> {
     let (device, data) = prepare(common, out)?;
-    let titles = [(Run::Xent, "Cross entropy"), (Run::Center, "+ Center Loss"), (Run::Pc, "+ Center Loss + PC Loss")];
+    let titles = LessonRun::ALL.map(|run| (run, run.title()));
     let names = common.dataset.class_names();
     let chosen: Vec<_> = titles.into_iter().filter(|(run, _)| runs.contains(run)).collect();
     let configs: Vec<TrainConfig> = chosen.iter().map(|(run, _)| experiment_config(common, *run, pc_variant)).collect();
@@ -280,7 +261,7 @@ fn compare(common: &Common, out: &Path, runs: &[Run], pc_variant: PcVariant) -> 
     Ok(())
 }
 
-fn sweep(common: &Common, out: &Path, base: Run, vary: &[Axis], slurm: &SlurmArgs) -> Result<()> {
+fn sweep(common: &Common, out: &Path, base: LessonRun, vary: &[Axis], slurm: &SlurmArgs) -> Result<()> {
     let (device, data) = prepare(common, out)?;
     let configs = grid(&experiment_config(common, base, PcVariant::Original), vary)?;
     let mut sweep = Sweep::new(&data, device).progress(cli_progress);

@@ -6,21 +6,22 @@
 //! loss's learned centers sit relative to the class means of the test features.
 //!
 //! `cargo run --release -p lossviz-bench --bin modes -- --run center --seeds 0,1,2`
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 use lossviz::data::{Dataset, DatasetKind};
 use lossviz::error::{Error, Result};
 use lossviz::metrics::feature_metrics;
 use lossviz::tch;
-use lossviz::training::{Experiment, TrainConfig};
+use lossviz::training::{Experiment, LessonRun, TrainConfig};
 
 #[derive(Parser)]
 #[command(name = "modes", about = "The lesson's runs measured at several epoch counts, one JSON line per checkpoint")]
 struct Args {
     #[arg(long, default_value = "mnist")]
     dataset: DatasetKind,
-    #[arg(long, value_enum)]
-    run: Run,
+    /// xent, center or pc.
+    #[arg(long)]
+    run: LessonRun,
     /// PATH=VALUE settings on top of the run (as `TrainConfig::set` takes them).
     #[arg(long = "set", value_parser = parse_setting)]
     settings: Vec<(String, serde_json::Value)>,
@@ -29,13 +30,6 @@ struct Args {
     /// Epoch counts at which to measure, in increasing order.
     #[arg(long, value_delimiter = ',', default_value = "10,20")]
     checkpoints: Vec<usize>,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Run {
-    Xent,
-    Center,
-    Pc,
 }
 
 fn parse_setting(text: &str) -> std::result::Result<(String, serde_json::Value), String> {
@@ -53,11 +47,7 @@ fn main() -> Result<()> {
     let last = *args.checkpoints.last().unwrap_or(&20);
     for &seed in &args.seeds {
         let base = TrainConfig { seed, epochs: last, ..TrainConfig::default() };
-        let mut config = match args.run {
-            Run::Xent => base,
-            Run::Center => base.with_center(),
-            Run::Pc => base.with_center_and_pc(),
-        };
+        let mut config = args.run.config(base);
         for (path, value) in &args.settings {
             config = config.set(path, value)?;
         }
@@ -92,7 +82,7 @@ fn main() -> Result<()> {
             });
             let stats = experiment.history.last().cloned().unwrap_or_default();
             let line = serde_json::json!({
-                "run": match args.run { Run::Xent => "xent", Run::Center => "center", Run::Pc => "pc" },
+                "run": args.run.name(),
                 "settings": args.settings.iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>(),
                 "seed": seed,
                 "epochs": checkpoint,

@@ -2,7 +2,7 @@
 //! epoch, every frame on the same axes so movement is real movement, not rescaling.
 use std::path::Path;
 
-use super::scatter::{draw_panels, fit_all, Panel};
+use super::scatter::{draw_panels, fit_all, ScatterPanel};
 use super::{evcxr_show, tint, Style, TAB10};
 use crate::error::{Error, Result};
 use crate::language::{epoch_title, language};
@@ -72,7 +72,7 @@ pub fn animation(snapshots: &[Snapshot], class_names: &[&str], title: &str, styl
     }
     let panels = snapshots
         .iter()
-        .map(|s| Panel::of(&epoch_title(language(), title, s.epoch + 1), &s.features, (0, 1), style))
+        .map(|s| ScatterPanel::of(&epoch_title(language(), title, s.epoch + 1), &s.features, (0, 1), style))
         .collect::<Result<Vec<_>>>()?;
     let axes = fit_all(&panels, style.normalize);
     // Frames as palette indices (a byte per pixel), then one encoder over all of them.

@@ -18,7 +18,7 @@ struct Series {
 
 /// One panel: its title, lines, and points drawn as dots (the test accuracy). A loss panel
 /// is drawn on a log scale when its values span a factor of 10 or more.
-struct Panel {
+struct CurvePanel {
     title: String,
     lines: Vec<Series>,
     dots: Vec<Series>,
@@ -59,7 +59,7 @@ pub fn curves(runs: &[(&str, &[EpochStats])]) -> Result<Figure> {
     }
     let epochs = runs.iter().map(|(_, h)| h.len()).max().unwrap_or(1);
     let xent = runs.iter().enumerate().map(|(run, (_, h))| Series { run, points: points(h, &|s| s.xent) }).collect();
-    let mut panels = vec![Panel { title: Words::TrainingXent.text().into(), lines: xent, dots: Vec::new(), loss: true }];
+    let mut panels = vec![CurvePanel { title: Words::TrainingXent.text().into(), lines: xent, dots: Vec::new(), loss: true }];
     // Each added loss's term on a panel of its own, for the runs that have it, so that PC
     // Loss's growth is not flattened by cross-entropy.
     let mut terms: Vec<&str> = Vec::new();
@@ -76,13 +76,13 @@ pub fn curves(runs: &[(&str, &[EpochStats])]) -> Result<Figure> {
             .filter(|(_, (_, h))| has(h))
             .map(|(run, (_, h))| Series { run, points: points(h, &|s| term(&s.terms, name)) })
             .collect();
-        panels.push(Panel { title: term_title(language(), name), lines, dots: Vec::new(), loss: true });
+        panels.push(CurvePanel { title: term_title(language(), name), lines, dots: Vec::new(), loss: true });
     }
     let tested = |(run, (_, h)): (usize, &(&str, &[EpochStats]))| Series {
         run,
         points: h.iter().filter_map(|e| e.test_accuracy.map(|a| (e.epoch as f64 + 1.0, a))).collect(),
     };
-    panels.push(Panel {
+    panels.push(CurvePanel {
         title: Words::Accuracy.text().into(),
         lines: runs.iter().enumerate().map(|(run, (_, h))| Series { run, points: points(h, &|s| s.accuracy) }).collect(),
         dots: runs.iter().enumerate().map(tested).collect(),
@@ -99,20 +99,20 @@ pub fn curves(runs: &[(&str, &[EpochStats])]) -> Result<Figure> {
             let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
             if panel.loss && lo > 0.0 && hi / lo >= 10.0 {
                 let title = format!("{}{}", panel.title, Words::LogScale.text());
-                draw_panel(&area, panel, &title, &names, epochs, (lo / 1.15..hi * 1.15).log_scale(), &ticks::significant)?;
+                draw_curve_panel(&area, panel, &title, &names, epochs, (lo / 1.15..hi * 1.15).log_scale(), &ticks::significant)?;
             } else {
                 let pad = ((hi - lo) * 0.05).max(hi.abs() * 1e-3).max(1e-6);
                 let span = hi - lo + 2.0 * pad;
-                draw_panel(&area, panel, &panel.title, &names, epochs, (lo - pad)..(hi + pad), &|v: &f64| ticks::linear(*v, span))?;
+                draw_curve_panel(&area, panel, &panel.title, &names, epochs, (lo - pad)..(hi + pad), &|v: &f64| ticks::linear(*v, span))?;
             }
         }
         Ok(())
     })
 }
 
-fn draw_panel<Y>(
+fn draw_curve_panel<Y>(
     area: &DrawingArea<BitMapBackend, Shift>,
-    panel: &Panel,
+    panel: &CurvePanel,
     title: &str,
     names: &[&str],
     epochs: usize,

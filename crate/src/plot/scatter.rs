@@ -173,7 +173,7 @@ pub(crate) fn region_classes(map: &PixelMap, classifier: &Classifier, dims: (usi
 }
 
 /// One panel: a title, a 2-D point per labelled sample, and what the network adds.
-pub(crate) struct Panel<'a> {
+pub(crate) struct ScatterPanel<'a> {
     pub title: String,
     pub points: Vec<(f32, f32)>,
     pub labels: &'a [u8],
@@ -184,7 +184,7 @@ pub(crate) struct Panel<'a> {
     centers: Vec<(String, CenterMarker, Vec<(f32, f32)>)>,
 }
 
-impl<'a> Panel<'a> {
+impl<'a> ScatterPanel<'a> {
     /// Dimensions `a` and `b` of `f`, with the regions and centers `style` asks for.
     pub fn of(title: &str, f: &'a Features, (a, b): (usize, usize), style: Style) -> Result<Self> {
         if f.is_empty() || a.max(b) >= f.dim {
@@ -212,7 +212,7 @@ impl<'a> Panel<'a> {
         } else {
             Vec::new()
         };
-        Ok(Panel { title: title.to_string(), points: f.projection(a, b), labels: &f.labels, regions, centers })
+        Ok(ScatterPanel { title: title.to_string(), points: f.projection(a, b), labels: &f.labels, regions, centers })
     }
 }
 
@@ -220,7 +220,11 @@ const PANEL: u32 = 600;
 const LEGEND: u32 = 150;
 
 /// Draws one panel and returns where its plotting area lies in the image.
-fn draw_panel(area: &DrawingArea<BitMapBackend, Shift>, panel: &Panel, axes: &Axes) -> std::result::Result<PixelMap, String> {
+fn draw_scatter_panel(
+    area: &DrawingArea<BitMapBackend, Shift>,
+    panel: &ScatterPanel,
+    axes: &Axes,
+) -> std::result::Result<PixelMap, String> {
     // Long titles (a sweep's settings) get a smaller font rather than running off the panel.
     let title_size = if panel.title.chars().count() > 40 { 15 } else { 22 };
     let mut chart = ChartBuilder::on(area)
@@ -298,7 +302,7 @@ fn draw_regions(area: &DrawingArea<BitMapBackend, Shift>, map: &PixelMap, classe
 /// on the right. `axes` fixes the axes of every panel; `None` fits each panel to its points.
 /// Returns the image and where each panel's plotting area lies in it.
 pub(crate) fn draw_panels(
-    panels: &[Panel],
+    panels: &[ScatterPanel],
     class_names: &[&str],
     normalize: Normalize,
     axes: Option<Axes>,
@@ -327,7 +331,7 @@ pub(crate) fn draw_panels(
         root.fill(&WHITE).map_err(plot_err)?;
         let (plots, legend) = root.split_horizontally(width - LEGEND);
         for (panel, area) in panels.iter().zip(plots.split_evenly((rows as usize, cols as usize))) {
-            maps.push(draw_panel(&area, panel, &axes.unwrap_or_else(|| normalize.fit(&panel.points)))?);
+            maps.push(draw_scatter_panel(&area, panel, &axes.unwrap_or_else(|| normalize.fit(&panel.points)))?);
         }
         draw_legend(&legend, class_names, &markers)
     })?;
@@ -343,7 +347,7 @@ pub fn scatter(f: &Features, class_names: &[&str], title: &str, style: impl Into
 /// Several scatter plots, titled, sharing one legend (the three experiments, a sweep).
 pub fn scatter_grid(panels: &[(&str, &Features)], class_names: &[&str], style: impl Into<Style>) -> Result<Figure> {
     let style = style.into();
-    let panels = panels.iter().map(|(title, f)| Panel::of(title, f, (0, 1), style)).collect::<Result<Vec<_>>>()?;
+    let panels = panels.iter().map(|(title, f)| ScatterPanel::of(title, f, (0, 1), style)).collect::<Result<Vec<_>>>()?;
     Figure::from_rgb(&draw_panels(&panels, class_names, style.normalize, None)?.0)
 }
 
@@ -358,13 +362,13 @@ pub fn projections(f: &Features, class_names: &[&str], title: &str, style: impl 
     let pairs: Vec<(usize, usize)> = (0..f.dim).flat_map(|a| (a + 1..f.dim).map(move |b| (a, b))).collect();
     let panels = pairs
         .iter()
-        .map(|&(a, b)| Panel::of(&dims_title(language(), title, a + 1, b + 1), f, (a, b), style))
+        .map(|&(a, b)| ScatterPanel::of(&dims_title(language(), title, a + 1, b + 1), f, (a, b), style))
         .collect::<Result<Vec<_>>>()?;
     Figure::from_rgb(&draw_panels(&panels, class_names, style.normalize, None)?.0)
 }
 
 /// Axes that fit every frame of an animation at once.
-pub(crate) fn fit_all(frames: &[Panel], normalize: Normalize) -> Axes {
+pub(crate) fn fit_all(frames: &[ScatterPanel], normalize: Normalize) -> Axes {
     let all: Vec<(f32, f32)> = frames.iter().flat_map(|p| p.points.iter().copied()).collect();
     normalize.fit(&all)
 }
@@ -443,7 +447,7 @@ mod tests {
         let predicted = Vec::<i64>::try_from(logits.argmax(1, false)).unwrap();
         assert!(predicted.iter().any(|&p| p != predicted[0]), "the network predicts one class only: nothing to test");
         for normalize in [Normalize::EqualAspect, Normalize::PerAxis] {
-            let panel = Panel::of("t", &f, (0, 1), normalize.regions(true)).unwrap();
+            let panel = ScatterPanel::of("t", &f, (0, 1), normalize.regions(true)).unwrap();
             let (_, maps) = draw_panels(std::slice::from_ref(&panel), &[], normalize, None).unwrap();
             let map = maps[0];
             let (classifier, dims, base) = panel.regions.as_ref().unwrap();
@@ -486,7 +490,7 @@ mod tests {
             marker: None,
         }];
         for normalize in [Normalize::EqualAspect, Normalize::PerAxis] {
-            let panel = Panel::of("t", &f, (0, 1), normalize.centers(true)).unwrap();
+            let panel = ScatterPanel::of("t", &f, (0, 1), normalize.centers(true)).unwrap();
             let (img, maps) = draw_panels(std::slice::from_ref(&panel), &["a", "b"], normalize, None).unwrap();
             for (k, &spot) in spots.iter().enumerate() {
                 let (x, y) = maps[0].pixel_of(spot);
@@ -495,7 +499,7 @@ mod tests {
             }
         }
         // Without `centers(true)`, no marker.
-        let panel = Panel::of("t", &f, (0, 1), Normalize::EqualAspect.into()).unwrap();
+        let panel = ScatterPanel::of("t", &f, (0, 1), Normalize::EqualAspect.into()).unwrap();
         let (img, maps) = draw_panels(std::slice::from_ref(&panel), &["a", "b"], Normalize::EqualAspect, None).unwrap();
         let (x, y) = maps[0].pixel_of(spots[0]);
         assert_eq!(img.get_pixel(x as u32, y as u32).0, [255, 255, 255]);
@@ -503,12 +507,12 @@ mod tests {
 
     #[test]
     fn regions_need_a_classifier_and_three_dimensions_cut_through_the_class_means() {
-        let err = Panel::of("t", &two_clusters(), (0, 1), Normalize::PerAxis.regions(true)).err().unwrap().to_string();
+        let err = ScatterPanel::of("t", &two_clusters(), (0, 1), Normalize::PerAxis.regions(true)).err().unwrap().to_string();
         assert!(err.contains("experiment.features"), "{err}");
         let values: Vec<f32> = (0..90).map(|i| (i % 13) as f32).collect();
         let mut f3 = Features::new(3, values, (0..30).map(|i| (i % 3) as u8).collect()).unwrap();
         f3.classifier = Some(Classifier::new(3, vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0], vec![0.0; 3]).unwrap());
-        let panel = Panel::of("t", &f3, (0, 2), Normalize::EqualAspect.regions(true)).unwrap();
+        let panel = ScatterPanel::of("t", &f3, (0, 2), Normalize::EqualAspect.regions(true)).unwrap();
         assert_eq!(panel.regions.as_ref().unwrap().2, f3.mean_of_class_means());
         assert!(projections(&f3, &["a", "b", "c"], "3-D", Normalize::EqualAspect.regions(true)).is_ok());
     }

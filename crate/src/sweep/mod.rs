@@ -22,7 +22,7 @@ use tch::Device;
 pub use slurm::SlurmOptions;
 pub use table::Table;
 
-use crate::cache::{self, Lookup, RunCache};
+use crate::cache::{self, CachedRun, Lookup, RunCache};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::plot::{curves, scatter_grid, Figure, Style, Words};
@@ -151,6 +151,13 @@ pub struct SweepRun {
     pub weights: Option<PathBuf>,
 }
 
+impl SweepRun {
+    /// A run the cache gave back, trained earlier or by a Slurm task.
+    fn loaded(label: String, hit: CachedRun, source: Source) -> Self {
+        SweepRun { label, run: Run { report: hit.report, features: hit.features }, source, weights: Some(hit.weights) }
+    }
+}
+
 /// A configuration a sweep has no run for: its loss diverged, or on Slurm its task failed,
 /// was cancelled, or (with `wait: false`) has not finished yet. Running a Slurm sweep again
 /// submits only the latter.
@@ -252,8 +259,7 @@ impl<'a> Sweep<'a> {
             match lookup {
                 Lookup::Hit(hit) => {
                     (self.report)(Progress::Note(&format!("{tag}: {}", hit.loaded_note())));
-                    let weights = Some(hit.weights.clone());
-                    runs.push(SweepRun { label, run: Run { report: hit.report, features: hit.features }, source: Source::Cache, weights });
+                    runs.push(SweepRun::loaded(label, *hit, Source::Cache));
                     continue;
                 }
                 Lookup::Corrupt(why) => (self.report)(Progress::Note(&format!("{tag}: cache entry unusable ({why}); training again"))),
@@ -347,13 +353,11 @@ impl<'a> Sweep<'a> {
                         t.index, t.job, hit.report.test_accuracy
                     );
                     (self.report)(Progress::Note(&note));
-                    let run = Run { report: hit.report, features: hit.features };
-                    runs.push(SweepRun { label, run, source: Source::Slurm { job: t.job.clone() }, weights: Some(hit.weights) });
+                    runs.push(SweepRun::loaded(label, *hit, Source::Slurm { job: t.job.clone() }));
                 }
                 (Lookup::Hit(hit), None) => {
                     (self.report)(Progress::Note(&format!("{tag}: {}", hit.loaded_note())));
-                    let run = Run { report: hit.report, features: hit.features };
-                    runs.push(SweepRun { label, run, source: Source::Cache, weights: Some(hit.weights) });
+                    runs.push(SweepRun::loaded(label, *hit, Source::Cache));
                 }
                 (_, Some(t)) => {
                     let log = t.log();

@@ -30,6 +30,53 @@ impl FromStr for OptimizerKind {
     }
 }
 
+/// The lesson's three experiments: cross-entropy alone, + Center Loss, + Center Loss + PC
+/// Loss. The command line, the benchmarks and the lesson's reports name them by these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LessonRun {
+    Xent,
+    Center,
+    Pc,
+}
+
+impl LessonRun {
+    pub const ALL: [LessonRun; 3] = [LessonRun::Xent, LessonRun::Center, LessonRun::Pc];
+
+    /// The name the command line takes and the report gives: `xent`, `center`, `pc`.
+    pub fn name(self) -> &'static str {
+        match self {
+            LessonRun::Xent => "xent",
+            LessonRun::Center => "center",
+            LessonRun::Pc => "pc",
+        }
+    }
+
+    /// The figures' title for it.
+    pub fn title(self) -> &'static str {
+        match self {
+            LessonRun::Xent => "Cross entropy",
+            LessonRun::Center => "+ Center Loss",
+            LessonRun::Pc => "+ Center Loss + PC Loss",
+        }
+    }
+
+    /// `base` with this experiment's losses added at the original's settings.
+    pub fn config(self, base: TrainConfig) -> TrainConfig {
+        match self {
+            LessonRun::Xent => base,
+            LessonRun::Center => base.with_center(),
+            LessonRun::Pc => base.with_center_and_pc(),
+        }
+    }
+}
+
+impl FromStr for LessonRun {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        LessonRun::ALL.into_iter().find(|r| r.name() == s.trim()).ok_or_else(|| Error::setting("run", s, "expected xent, center or pc"))
+    }
+}
+
 /// One training run. A loss that is off is the original's "not passed to `training()`": the
 /// default config, with none on, is experiment 1, cross-entropy only.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -29,7 +29,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
 pub use crate::losses::{CenterConfig, ContrastiveCenterConfig, CosFaceConfig, PcConfig};
 pub use crate::model::Precision;
 pub use callbacks::{Callbacks, Epochs, Record, WatchTest};
-pub use config::{OptimizerKind, TrainConfig};
+pub use config::{LessonRun, OptimizerKind, TrainConfig};
 pub use estimate::Estimate;
 pub(crate) use progress::minutes_and_seconds;
 pub use progress::{print_progress, Progress};
