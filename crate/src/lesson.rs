@@ -95,16 +95,17 @@ impl LessonParams {
         }
     }
 
-    /// The exercise's settings: with `full`, the original's (as [`LessonParams::from_env`]);
-    /// without, 3 epochs on every image, about 80 s per run on two cores. (The exercise's
+    /// The exercise's settings: `quick`, 3 epochs on every image; otherwise the original's (as
+    /// [`LessonParams::from_env`]). `quick` means what it means in [`LessonParams::for_lesson`],
+    /// so both notebooks' settings cells read alike. (The exercise's
     /// notebook raises the network's lr to 0.01 for them: from PyTorch's small initial
     /// weights the original's 0.001 needs about 2,000 steps to leave its starting plateau;
     /// README, "What the runs show".) The environment still overrides either.
-    pub fn for_exercise(full: bool) -> Result<Self> {
-        if full {
-            Self::from_env()
-        } else {
+    pub fn for_exercise(quick: bool) -> Result<Self> {
+        if quick {
             Self::from_lookup(|k| std::env::var(k).ok(), EXERCISE_QUICK_EPOCHS, None)
+        } else {
+            Self::from_env()
         }
     }
 
