@@ -109,6 +109,7 @@ mod tests {
     use super::super::Normalize;
     use super::*;
     use crate::features::Features;
+    use crate::training::{Experiment, Progress, Record, TrainConfig};
     use image::AnimationDecoder;
 
     #[test]
@@ -142,5 +143,20 @@ mod tests {
         }
         assert_eq!(frames[0].delay().numer_denom_ms(), (200, 1));
         assert!(animation(&[], &[], "none", Normalize::PerAxis, 100).is_err());
+    }
+
+    #[test]
+    fn the_evolution_gif_has_one_frame_per_epoch() {
+        let data = crate::training::tests::synthetic(60, 6);
+        let mut e =
+            Experiment::new(TrainConfig { epochs: 2, batch_size: 20, lr: 0.05, ..TrainConfig::default().with_center() }, tch::Device::Cpu)
+                .unwrap();
+        let probe = data.first(40);
+        let mut record = Record::new(&probe, |_: Progress| {});
+        e.train_with(&data, &mut record).unwrap();
+        let snapshots = record.frames;
+        let gif = animation(&snapshots, &["a"; 10], "evolution", Normalize::EqualAspect, 100).unwrap();
+        let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(&gif.gif)).unwrap();
+        assert_eq!(decoder.into_frames().collect_frames().unwrap().len(), 2);
     }
 }

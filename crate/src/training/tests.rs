@@ -239,20 +239,6 @@ fn bf16_training_computes_the_convolutions_in_bf16_and_learns_like_fp32() {
     assert_eq!(fp32_eval.values, Vec::<f32>::try_from(&reference.flatten(0, -1)).unwrap(), "fp32 evaluation of a bf16-trained run");
 }
 
-#[test]
-fn the_evolution_gif_has_one_frame_per_epoch() {
-    use image::AnimationDecoder;
-    let data = synthetic(60, 6);
-    let mut e = Experiment::new(TrainConfig { epochs: 2, ..quick(TrainConfig::default().with_center()) }, Device::Cpu).unwrap();
-    let probe = data.first(40);
-    let mut record = Record::new(&probe, |_: Progress| {});
-    e.train_with(&data, &mut record).unwrap();
-    let snapshots = record.frames;
-    let gif = crate::plot::animation(&snapshots, &["a"; 10], "evolution", crate::plot::Normalize::EqualAspect, 100).unwrap();
-    let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(&gif.gif)).unwrap();
-    assert_eq!(decoder.into_frames().collect_frames().unwrap().len(), 2);
-}
-
 /// `RESULTS_VERSION` and what the reference run gave at it: per epoch, the training
 /// cross-entropy, Center Loss and PC Loss. Append a row when training's numbers change on
 /// purpose; never edit an old one.
