@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::model::Precision;
-use crate::plot::Language;
+use crate::language::Language;
 
 /// The runs the discussion cells quote: the original's settings on all of MNIST, and the
 /// quick mode's [`QUICK_EPOCHS`].
@@ -49,7 +49,7 @@ impl LessonParams {
     /// (考察) cells give for each number (the quick mode's and the original settings') this
     /// run should be compared with, or how it differs from both.
     pub fn discussion_note(&self, data: &Dataset) -> String {
-        self.note_in(crate::plot::language(), data)
+        self.note_in(crate::language::language(), data)
     }
 
     fn note_in(&self, language: Language, data: &Dataset) -> String {

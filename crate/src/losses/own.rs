@@ -196,7 +196,7 @@ impl std::fmt::Display for Comparison {
         let ja = crate::language::language() == crate::language::Language::Japanese;
         let (loss, reference) = (&self.loss, &self.reference);
         let g = match &self.outcome {
-            Err(e) if ja => return write!(f, "{loss} を {reference} と比べられませんでした: {e}"),
+            Err(e) if ja => return write!(f, "{loss} を {reference} と比べられませんでした：{e}"),
             Err(e) => return write!(f, "{loss} could not be compared with {reference}: {e}"),
             Ok(g) => g,
         };
@@ -207,15 +207,15 @@ impl std::fmt::Display for Comparison {
         };
         let worst = g.gaps.iter().copied().fold(0.0, f64::max);
         let values = if ja {
-            format!("ランダムなバッチ（64件）での値 {:.6}，{reference} は {:.6}", g.value, g.reference_value)
+            format!("64件のランダムなバッチでの値は {:.6}，{reference} は {:.6}", g.value, g.reference_value)
         } else {
             format!("on a random batch of 64: value {:.6}, {reference} {:.6}", g.value, g.reference_value)
         };
         match names.iter().zip(g.gaps).find(|(_, gap)| !(*gap <= CLOSE)) {
-            None if ja => write!(f, "{loss} は {reference} と一致しました（{values}．値と2つの勾配の差は最大 {worst:.1e}，相対値）"),
+            None if ja => write!(f, "{loss} は {reference} と一致しました（{values}．値と2つの勾配の相対的な差は最大 {worst:.1e}）"),
             None => write!(f, "{loss} agrees with {reference} ({values}; the value and both gradients within {worst:.1e}, relative)"),
             Some((what, gap)) if ja => {
-                write!(f, "{loss} は {reference} と違います: {what}の差が {gap:.3}（相対値．許す差は {CLOSE:.0e} まで．{values}）")
+                write!(f, "{loss} は {reference} と違います：{what}の差が {gap:.3} です（相対的な差．許容範囲は {CLOSE:.0e} まで．{values}）")
             }
             Some((what, gap)) => {
                 write!(f, "{loss} differs from {reference}: {what} differs by {gap:.3} (relative, allowed {CLOSE:.0e}; {values})")
