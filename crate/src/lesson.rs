@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
-use crate::model::Precision;
 use crate::language::Language;
+use crate::model::Precision;
 
 /// The runs the discussion cells quote: the original's settings on all of MNIST, and the
 /// quick mode's [`QUICK_EPOCHS`].

@@ -215,7 +215,10 @@ impl std::fmt::Display for Comparison {
             None if ja => write!(f, "{loss} は {reference} と一致しました（{values}．値と2つの勾配の相対的な差は最大 {worst:.1e}）"),
             None => write!(f, "{loss} agrees with {reference} ({values}; the value and both gradients within {worst:.1e}, relative)"),
             Some((what, gap)) if ja => {
-                write!(f, "{loss} は {reference} と違います：{what}の差が {gap:.3} です（相対的な差．許容範囲は {CLOSE:.0e} まで．{values}）")
+                write!(
+                    f,
+                    "{loss} は {reference} と違います：{what}の差が {gap:.3} です（相対的な差．許容範囲は {CLOSE:.0e} まで．{values}）"
+                )
             }
             Some((what, gap)) => {
                 write!(f, "{loss} differs from {reference}: {what} differs by {gap:.3} (relative, allowed {CLOSE:.0e}; {values})")

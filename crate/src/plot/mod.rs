@@ -11,7 +11,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-pub(crate) use crate::language::{language, Words};
+pub(crate) use crate::language::Words;
 pub use crate::language::{set_figure_language, Language};
 pub use animation::{animation, Animation};
 pub use curves::curves;

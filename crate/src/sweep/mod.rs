@@ -25,7 +25,8 @@ pub use table::Table;
 use crate::cache::{self, CachedRun, Lookup, RunCache};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::plot::{curves, scatter_grid, Figure, Style, Words};
+use crate::language::Words;
+use crate::plot::{curves, scatter_grid, Figure, Style};
 use crate::report::{run_experiment, Run};
 use crate::training::{print_progress, Estimate, Progress, TrainConfig};
 
@@ -236,6 +237,14 @@ impl<'a> Sweep<'a> {
                     "Slurm tasks hand their runs back through the run cache; drop no_cache()",
                 ));
             };
+            let crates = crate::losses::registered();
+            if let Some(own) = configs.iter().flat_map(|c| c.added_losses()).find(|l| !crates.iter().any(|n| n == l.path())) {
+                return Err(Error::input(
+                    "Sweep",
+                    format!("the loss {} with on_slurm()", own.path()),
+                    "a loss written in a notebook cell trains in this kernel only (the Slurm tasks run the lossviz program, which does not have it); drop on_slurm()",
+                ));
+            }
             return self.run_on_slurm(options, cache, identity, configs, names, varying);
         }
         // What the cache holds decides what trains, so the wait can be said before any of it.
