@@ -107,19 +107,21 @@ impl OwnLoss {
             (x, labels, Tensor::randn([10, 2], (Kind::Double, tch::Device::Cpu)))
         };
         let leaf = |t: &Tensor| t.detach().copy().set_requires_grad(true);
-        let gradients = |value: Tensor, x: &Tensor, c: &Tensor, whose: &str| -> Result<(f64, Tensor, Tensor)> {
+        let gradients = |value: Tensor, x: &Tensor, c: &Tensor, whose: &str| -> Result<(f64, Option<Tensor>, Option<Tensor>)> {
             let number = value.to_kind(Kind::Double);
             number.f_backward().map_err(|e| Error::input(whose, "its value", &format!("has no gradient: {e}")))?;
-            Ok((number.double_value(&[]), x.grad().copy(), c.grad().copy()))
+            // A formula that cuts a tensor off the graph leaves it no gradient at all.
+            let grad = |t: &Tensor| Some(t.grad()).filter(Tensor::defined).map(|g| g.copy());
+            Ok((number.double_value(&[]), grad(x), grad(c)))
         };
         let (ox, oc) = (leaf(&x), leaf(&c));
         let own = gradients(self.checked(&ox, &labels, &oc)?, &ox, &oc, &self.name)?;
         let (rx, rc) = (leaf(&x), leaf(&c));
         let theirs = gradients(reference(&rc).forward(&rx, &labels)?, &rx, &rc, "the reference loss")?;
-        let gap = |a: &Tensor, b: &Tensor| -> f64 {
-            match (a.defined(), b.defined()) {
-                (true, true) => (a - b).abs().max().double_value(&[]) / (1.0 + b.abs().max().double_value(&[])),
-                (false, false) => 0.0,
+        let gap = |a: &Option<Tensor>, b: &Option<Tensor>| -> f64 {
+            match (a, b) {
+                (Some(a), Some(b)) => (a - b).abs().max().double_value(&[]) / (1.0 + b.abs().max().double_value(&[])),
+                (None, None) => 0.0,
                 // One of the two gives no gradient at all: as far apart as can be.
                 _ => f64::INFINITY,
             }
@@ -167,6 +169,11 @@ struct Gaps {
 /// leaves them near 1.
 const CLOSE: f64 = 1e-4;
 
+/// Within [`CLOSE`]; a NaN gap is not.
+fn close(gap: f64) -> bool {
+    gap <= CLOSE
+}
+
 /// What [`OwnLoss::compare_with`] found, shown in a notebook as ✓ or ✗ with the numbers.
 pub struct Comparison {
     pub loss: String,
@@ -177,7 +184,7 @@ pub struct Comparison {
 impl Comparison {
     /// The value and both gradients within [`CLOSE`] of the reference's.
     pub fn agrees(&self) -> bool {
-        matches!(&self.outcome, Ok(g) if g.gaps.iter().all(|&gap| gap <= CLOSE))
+        matches!(&self.outcome, Ok(g) if g.gaps.iter().all(|&gap| close(gap)))
     }
 
     /// evcxr calls this to show the comparison. `data-lossviz-check` says pass or fail to the
@@ -211,7 +218,7 @@ impl std::fmt::Display for Comparison {
         } else {
             format!("on a random batch of 64: value {:.6}, {reference} {:.6}", g.value, g.reference_value)
         };
-        match names.iter().zip(g.gaps).find(|(_, gap)| !(*gap <= CLOSE)) {
+        match names.iter().zip(g.gaps).find(|(_, gap)| !close(*gap)) {
             None if ja => write!(f, "{loss} は {reference} と一致しました（{values}．値と2つの勾配の相対的な差は最大 {worst:.1e}）"),
             None => write!(f, "{loss} agrees with {reference} ({values}; the value and both gradients within {worst:.1e}, relative)"),
             Some((what, gap)) if ja => {

@@ -108,8 +108,8 @@ impl AddedLosses {
         self.0.retain(|l| l.path() != loss.path());
         self.0.push(loss);
         let order = registered();
-        let rank = |l: &Box<dyn AddedLoss>| order.iter().position(|n| n == l.path()).unwrap_or(order.len());
-        self.0.sort_by_key(rank);
+        let rank = |l: &dyn AddedLoss| order.iter().position(|n| n == l.path()).unwrap_or(order.len());
+        self.0.sort_by_key(|l| rank(l.as_ref()));
         self
     }
 

@@ -180,8 +180,8 @@ pub(crate) struct ScatterPanel<'a> {
     /// `fc2`, the dimensions shown, and the feature point whose other dimensions the
     /// panel's plane goes through.
     regions: Option<(&'a Classifier, (usize, usize), Vec<f32>)>,
-    /// Each loss's centers, projected to the panel's dimensions, with their marker.
-    centers: Vec<(String, CenterMarker, Vec<(f32, f32)>)>,
+    /// Each loss's centers, projected to the panel's dimensions.
+    centers: Vec<ProjectedCenters>,
 }
 
 impl<'a> ScatterPanel<'a> {
@@ -208,12 +208,24 @@ impl<'a> ScatterPanel<'a> {
         let centers = if style.centers {
             let project = |v: &[f32]| v.chunks(f.dim).map(|c| (c[a], c[b])).collect();
             let marker = |i: usize, m: Option<CenterMarker>| m.unwrap_or(CenterMarker::BY_PLACE[i % CenterMarker::BY_PLACE.len()]);
-            f.centers.iter().enumerate().map(|(i, c)| (c.loss.clone(), marker(i, c.marker), project(&c.values))).collect()
+            let projected = |(i, c): (usize, &crate::features::Centers)| ProjectedCenters {
+                loss: c.loss.clone(),
+                marker: marker(i, c.marker),
+                points: project(&c.values),
+            };
+            f.centers.iter().enumerate().map(projected).collect()
         } else {
             Vec::new()
         };
         Ok(ScatterPanel { title: title.to_string(), points: f.projection(a, b), labels: &f.labels, regions, centers })
     }
+}
+
+/// One loss's centers in a panel's two dimensions, with the marker the loss draws them with.
+struct ProjectedCenters {
+    loss: String,
+    marker: CenterMarker,
+    points: Vec<(f32, f32)>,
 }
 
 const PANEL: u32 = 600;
@@ -244,8 +256,8 @@ fn draw_scatter_panel(
         caption.push_str(Words::RegionsAtMean.text());
     }
     // Centers pushed far out (PC Loss) are not drawn, but said.
-    for (loss, _, centers) in &panel.centers {
-        let off = centers.iter().filter(|&&c| !axes.contains(axes.map(c))).count();
+    for ProjectedCenters { loss, points, .. } in &panel.centers {
+        let off = points.iter().filter(|&&c| !axes.contains(axes.map(c))).count();
         if off > 0 {
             caption.push_str(&centers_off_plot(language(), off, loss));
         }
@@ -272,8 +284,8 @@ fn draw_scatter_panel(
                 .map(|(p, &l)| Circle::new(p, 1, TAB10[l as usize % 10].filled())),
         )
         .map_err(plot_err)?;
-    for (_, marker, centers) in &panel.centers {
-        for (k, &c) in centers.iter().enumerate() {
+    for ProjectedCenters { marker, points, .. } in &panel.centers {
+        for (k, &c) in points.iter().enumerate() {
             let p = axes.map(c);
             if axes.contains(p) {
                 draw_marker(*marker, chart.plotting_area(), p, TAB10[k % 10])?;
@@ -325,7 +337,7 @@ pub(crate) fn draw_panels(
     let markers: Vec<(&str, CenterMarker)> = panels
         .iter()
         .find(|p| !p.centers.is_empty())
-        .map(|p| p.centers.iter().map(|(n, m, _)| (n.as_str(), *m)).collect())
+        .map(|p| p.centers.iter().map(|c| (c.loss.as_str(), c.marker)).collect())
         .unwrap_or_default();
     let image = draw_rgb(width, PANEL * rows, |root| {
         root.fill(&WHITE).map_err(plot_err)?;
