@@ -83,7 +83,18 @@ fn nearest_ancestor<'a>(leaves: &'a BTreeMap<String, String>, path: &str) -> Opt
 /// are listed only where they differ among those that have it). Returns the names and the
 /// differing paths.
 pub fn labels(configs: &[TrainConfig]) -> (Vec<String>, Vec<String>) {
-    let all: Vec<_> = configs.iter().map(TrainConfig::leaves).collect();
+    // A notebook's own loss is in the JSON only of the configs that have it: elsewhere it is
+    // off, as a crate loss that is off is `null`.
+    let losses: std::collections::BTreeSet<String> =
+        configs.iter().flat_map(|c| c.added_losses().into_iter().map(|l| l.path().to_string())).collect();
+    let with_losses_off = |c: &TrainConfig| {
+        let mut leaves = c.leaves();
+        for name in &losses {
+            leaves.entry(name.clone()).or_insert_with(|| "off".to_string());
+        }
+        leaves
+    };
+    let all: Vec<_> = configs.iter().map(with_losses_off).collect();
     let mut paths: Vec<String> = all.iter().flat_map(|l| l.keys().cloned()).collect();
     paths.sort();
     paths.dedup();

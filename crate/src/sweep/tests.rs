@@ -20,6 +20,9 @@ fn grid_is_every_combination_and_labels_name_only_what_differs() {
     let configs = [quick(), quick().with_center(), quick().with_center().set("center.lr", 0.1).unwrap(), cosface];
     let (names, _) = labels(&configs);
     assert_eq!(names, ["cross-entropy only", "+center, center.lr=0.5", "+center, center.lr=0.1", "+cosface"]);
+    let mine = crate::own_loss!("my_label_test", |x: &tch::Tensor, _: &tch::Tensor, _: &tch::Tensor| x.sum(tch::Kind::Float)).unwrap();
+    let (names, _) = labels(&[quick().with_center(), quick().with(mine.settings(1.0, 0.5))]);
+    assert_eq!(names, ["+center", "+my_label_test"], "a notebook's loss is named like a crate's");
     let variants = [PcVariant::Original, PcVariant::Bounded { margin: 2.0 }];
     let configs = grid(&quick().with_center_and_pc(), &[Axis::new("pc.variant", variants)]).unwrap();
     assert_eq!(labels(&configs).0, ["pc.variant=original", "pc.variant.bounded.margin=2.0"]);
