@@ -34,6 +34,10 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError
 
 KERNEL = "lossviz-rust"
 CELL_TIMEOUT = 900
+# A notebook run as a student runs it (the prefill and the budget) waits for each cell as long
+# as the student would: one training of the lesson at the original's settings takes 18 minutes
+# on two cores, past CELL_TIMEOUT, which is for the tests' small settings.
+STUDENT_CELL_TIMEOUT = 6 * 3600
 # A kernel answers kernel_info within seconds; one that has not after a minute has stalled
 # (issue 23: evcxr's start-up stall), and waiting longer never helped.
 START_TIMEOUT = 60
@@ -299,7 +303,7 @@ def run_timed(repo, name, mode, label, core_only=False):
     nb, path = with_mode(repo, name, mode, core_only)
     start = time.monotonic()
     try:
-        execute(nb, os.path.dirname(path))
+        execute(nb, os.path.dirname(path), timeout=STUDENT_CELL_TIMEOUT)
     except (CellExecutionError, CellTimeoutError) as e:
         # What ran until then still tells how long it took, and the copy shows why it stopped.
         print_cells(nb, label, mode, name)
