@@ -51,6 +51,16 @@ struct Unresolved {
     settings: serde_json::Value,
 }
 
+impl Unresolved {
+    fn without_formula(&self) -> Error {
+        Error::setting(
+            &self.name,
+            &self.settings,
+            "this loss was written in a notebook cell, and this config was read from a file without its formula: run the cell that defines it and make the config from it",
+        )
+    }
+}
+
 impl AddedLoss for Unresolved {
     fn path(&self) -> &str {
         &self.name
@@ -65,14 +75,10 @@ impl AddedLoss for Unresolved {
         None
     }
     fn validate(&self) -> Result<()> {
-        Err(Error::setting(
-            &self.name,
-            &self.settings,
-            "this loss was written in a notebook cell, and this config was read from a file without its formula: run the cell that defines it and make the config from it",
-        ))
+        Err(self.without_formula())
     }
     fn build(&self, _: &tch::nn::Path, _: usize, _: usize) -> Result<Box<dyn super::ClassLoss>> {
-        Err(self.validate().unwrap_err())
+        Err(self.without_formula())
     }
 }
 
