@@ -22,6 +22,7 @@ A notebook runs with its own folder as the working directory (so its relative `:
 resolves), and its executed copy is written to a temporary folder, never into git.
 """
 import glob
+import json
 import os
 import re
 import sys
@@ -60,14 +61,31 @@ def code_notebook(*cells):
 
 def execute(nb, cwd, allow_errors=False, timeout=CELL_TIMEOUT):
     """Runs every cell in a new kernel. A kernel that never answers its first request is
-    shut down and started once more, as a student would restart it."""
+    shut down and started once more, as a student would restart it. What lossviz's run cache
+    loaded and trained while a cell ran (the JSON lines it appends to LOSSVIZ_EVENTS) lands in
+    that cell's metadata as `lossviz_runs`: what the checks and the budget count."""
+    fd, events = tempfile.mkstemp(prefix="lossviz-events-", suffix=".jsonl")
+    os.close(fd)
+    os.environ["LOSSVIZ_EVENTS"] = events
+    read_to = 0
+
+    def collect_runs(cell, **_):
+        nonlocal read_to
+        with open(events) as f:
+            f.seek(read_to)
+            new = f.read()
+            read_to = f.tell()
+        cell.metadata["lossviz_runs"] = [json.loads(line) for line in new.splitlines() if line.strip()]
+
     for attempt in (1, 2):
         client = NotebookClient(
             nb, kernel_name=KERNEL, timeout=timeout, startup_timeout=START_TIMEOUT,
             allow_errors=allow_errors, resources={"metadata": {"path": cwd}},
+            on_cell_executed=collect_runs,
         )
         try:
             client.execute()
+            os.unlink(events)
             return nb
         except RuntimeError as e:
             # nbclient has shut the silent kernel down already; no cell has run.
@@ -92,6 +110,11 @@ def text_of(cell):
 
 def errors_in(cell):
     return [o for o in cell.get("outputs", []) if o.output_type == "error"]
+
+
+def runs_of(cells, event):
+    """How many runs the cells' kernel `event`-ed ("trained" or "loaded"), from `lossviz_runs`."""
+    return sum(run["event"] == event for c in cells for run in c.get("metadata", {}).get("lossviz_runs", []))
 
 
 def load_lossviz(repo):
@@ -165,16 +188,20 @@ def check_recovery(repo, failing_cells=10):
     """Cells given a bad setting print lossviz's error, every time; later cells keep the
     variables. Several failing cells, because a lost error message was intermittent: before
     the kernel's prelude sent stderr through stdout, 10-20 % of them came back empty."""
-    bad_cell = "let broken = Experiment::new(TrainConfig { lr: -1.0, ..config.clone() }, device)?;"
+    bad_call = "Experiment::new(TrainConfig { lr: -1.0, ..config.clone() }, device)"
     nb = code_notebook(
         load_lossviz(repo),
-        "let config = TrainConfig::default();\nlet device = Device::Cpu;",
-        *[bad_cell] * failing_cells,
+        "let config = TrainConfig::default();\nlet device = Device::Cpu;\n"
+        # What the error says, asked of lossviz rather than written here.
+        f"println!(\"{{:?}}\", {bad_call}.err().expect(\"lr = -1 was accepted\"));",
+        *[f"let broken = {bad_call}?;"] * failing_cells,
         "println!(\"still here: epochs = {}\", config.epochs);",
     )
     execute(nb, repo, allow_errors=True)
-    bad, after = nb.cells[2:-1], nb.cells[-1]
-    silent = [i for i, cell in enumerate(bad) if "invalid setting lr = -1" not in text_of(cell)]
+    expected, bad, after = text_of(nb.cells[1]).strip(), nb.cells[2:-1], nb.cells[-1]
+    if not expected or errors_in(nb.cells[1]):
+        return [f"lossviz did not refuse lr = -1:\n{text_of(nb.cells[1])}"]
+    silent = [i for i, cell in enumerate(bad) if expected not in text_of(cell)]
     if silent:
         shown = "\n".join(f"  failing cell {i}: {text_of(bad[i])!r}" for i in silent)
         return [f"{len(silent)} of {failing_cells} bad-setting cells did not print lossviz's error:\n{shown}"]
@@ -201,26 +228,29 @@ def check_verdict(cell):
 TAGGED_OUTPUTS = {"scatter": "image/png", "animation": "image/gif", "table": "text/html"}
 
 
-def outputs_text(nb):
-    return "".join(text_of(c) for c in nb.cells if c.cell_type == "code")
-
-
-def check_restart(path, name):
-    """The lesson again in a new kernel, as after a restart: its trainings must come from the
-    run cache the first run filled."""
+def check_restart(path, name, first):
+    """The notebook again in a new kernel, as after a restart: every cell tagged "kept" must
+    load from the run cache the first run (`first`, executed) filled every run it had then,
+    and train none."""
     nb = nbformat.read(path, as_version=4)
     start = time.monotonic()
     try:
         execute(nb, os.path.dirname(path))
     except (CellExecutionError, CellTimeoutError) as e:
         return [f"{name}, run again: a cell failed:\n{e}"]
-    trainings = sum("train_or_load(" in "".join(c.source) for c in nb.cells if c.cell_type == "code")
-    loaded = outputs_text(nb).count("loaded from the cache")
-    if trainings == 0 or loaded != trainings:
-        return [f"{name}, run again: {loaded} of {trainings} trainings loaded from the run cache"]
-    print(f"{name} after a restart: all {trainings} trainings loaded from the cache, "
-          f"whole notebook in {time.monotonic() - start:.0f} s", flush=True)
-    return []
+    problems, kept = [], 0
+    for i, (before, again) in enumerate(zip(first.cells, nb.cells)):
+        if "kept" not in again.metadata.get("tags", []):
+            continue
+        had = runs_of([before], "trained") + runs_of([before], "loaded")
+        loaded, trained = runs_of([again], "loaded"), runs_of([again], "trained")
+        kept += loaded
+        if had == 0 or loaded != had or trained:
+            problems.append(f"{name} cell {i}, run again: {loaded} of {had} runs loaded, {trained} trained again")
+    if not problems:
+        print(f"{name} after a restart: all {kept} runs of its cells tagged \"kept\" loaded from the "
+              f"cache, whole notebook in {time.monotonic() - start:.0f} s", flush=True)
+    return problems
 
 
 def check_notebook(path, out_dir):
@@ -248,10 +278,11 @@ def check_notebook(path, out_dir):
                     problems.append(f"{name} cell {i}: a {tag} cell produced no {mime} output")
         if "check" in cell.metadata.get("tags", []) and check_verdict(cell) != "pass":
             problems.append(f"{name} cell {i}: its check did not pass ({check_verdict(cell)}):\n{text_of(cell)}")
-    if "exercise" in name and "loaded from the cache" not in outputs_text(nb):
-        problems.append(f"{name}: no sweep loaded a run from the cache (later sweeps repeat earlier configurations)")
-    if "loss_functions" in name and not problems:
-        problems += check_restart(path, name)
+        if "repeats" in cell.metadata.get("tags", []) and runs_of([cell], "loaded") == 0:
+            problems.append(f"{name} cell {i}: it repeats earlier cells' configurations, but loaded none "
+                            f"of its runs from the cache ({runs_of([cell], 'trained')} trained)")
+    if any("kept" in c.metadata.get("tags", []) for c in nb.cells) and not problems:
+        problems += check_restart(path, name, nb)
     target = os.path.join(out_dir, name.replace(os.sep, "__"))
     nbformat.write(nb, target)
     print(f"{name}: {'ok' if not problems else 'FAILED'} in {time.monotonic() - start:.0f} s "
@@ -310,10 +341,8 @@ def run_timed(repo, name, mode, label, core_only=False):
         shown = "".join(text_of(c) for c in nb.cells if c.cell_type == "code" and errors_in(c))
         sys.exit(f"{label}: {name} ({mode}) failed:\n{e}\n{shown[-3000:]}")
     seconds = time.monotonic() - start
-    text = outputs_text(nb)
-    trained = text.count("kept in the run cache") + len(re.findall(r"^\[\d+/\d+\] .*: test accuracy", text, re.M))
-    print(f"{label}: {name} ({mode}) in {seconds:.0f} s: {trained} training(s), "
-          f"{text.count('loaded from the')} loaded", flush=True)
+    print(f"{label}: {name} ({mode}) in {seconds:.0f} s: {runs_of(nb.cells, 'trained')} training(s), "
+          f"{runs_of(nb.cells, 'loaded')} loaded", flush=True)
     print_cells(nb, label, mode, name)
     return seconds
 
@@ -323,7 +352,8 @@ def print_cells(nb, label, mode, name):
     for i, cell in enumerate(nb.cells):
         cell_s = cell_seconds(cell)
         if cell.cell_type == "code" and cell_s is not None and cell_s >= 1:
-            print(f"  cell {i:>2}: {cell_s:6.0f} s  {cell.source.splitlines()[0][:70]}", flush=True)
+            runs = f"{runs_of([cell], 'trained')} trained, {runs_of([cell], 'loaded')} loaded"
+            print(f"  cell {i:>2}: {cell_s:6.0f} s  ({runs})  {cell.source.splitlines()[0][:60]}", flush=True)
     copy = os.path.join(tempfile.gettempdir(), f"lossviz-{label}-{mode}-{name}")
     nbformat.write(nb, copy)
     print(f"  executed copy: {copy}", flush=True)

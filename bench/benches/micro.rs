@@ -39,9 +39,9 @@ fn evaluation(c: &mut Criterion) {
     let mut experiment = Experiment::new(TrainConfig::default(), Device::Cpu).unwrap();
     let mut group = c.benchmark_group("evaluation");
     let x = test.images.narrow(0, 0, 100);
-    group.bench_function("forward fp32, batch 100", |b| b.iter(|| lossviz::tch::no_grad(|| experiment.model.forward(&x).unwrap())));
+    group.bench_function("forward fp32, batch 100", |b| b.iter(|| lossviz::tch::no_grad(|| experiment.model().forward(&x).unwrap())));
     for (name, precision) in [("evaluate fp32, 1000 images", Precision::Fp32), ("evaluate bf16, 1000 images", Precision::Bf16)] {
-        experiment.inference = precision;
+        experiment.set_inference(precision);
         group.bench_function(name, |b| b.iter(|| experiment.evaluate(&test).unwrap()));
     }
 }

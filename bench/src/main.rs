@@ -63,7 +63,7 @@ fn main() -> Result<()> {
     let features_s = start.elapsed().as_secs_f64();
 
     // The optional bf16 inference on the same trained network: speed, accuracy, features.
-    experiment.inference = Precision::Bf16;
+    experiment.set_inference(Precision::Bf16);
     let bf16 = experiment.evaluate(&data.test)?;
     let bf16_features = experiment.features(&data.test)?;
     if let Some(dir) = &args.plots {
@@ -76,7 +76,7 @@ fn main() -> Result<()> {
     // The same epoch from the same start, trained in bf16 mixed precision; not where bf16 is
     // emulated (an epoch ran for over 20 minutes on an AVX2-only CPU before it was stopped).
     let bf16_training = if lossviz::device::has_bf16_instructions(Device::Cpu) {
-        let mut mixed = Experiment::new(TrainConfig { precision: Precision::Bf16, ..experiment.config.clone() }, Device::Cpu)?;
+        let mut mixed = Experiment::new(TrainConfig { precision: Precision::Bf16, ..experiment.config().clone() }, Device::Cpu)?;
         let start = Instant::now();
         mixed.train(&data.train, |_| {})?;
         let seconds = start.elapsed().as_secs_f64();
@@ -99,7 +99,7 @@ fn main() -> Result<()> {
         "train_images": data.train.len(),
         "train_seconds": train_s,
         "train_images_per_s": data.train.len() as f64 / train_s,
-        "train_accuracy": experiment.history[0].train_accuracy,
+        "train_accuracy": experiment.history()[0].train_accuracy,
         "eval_images": evaluation.samples,
         "eval_seconds": evaluation.seconds,
         "eval_images_per_s": evaluation.samples as f64 / evaluation.seconds,

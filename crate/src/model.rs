@@ -209,8 +209,8 @@ mod tests {
     fn every_convolution_and_its_output_is_channels_last() {
         // Tests draw from libtorch's one global generator; see `lock_global_rng`.
         let _rng = crate::rng::lock_global_rng();
-        // With one input channel a permuted copy of conv1's weights keeps NCHW strides; the
-        // check on conv1 is the one that caught it.
+        // With one input channel a permuted copy of conv1's weights keeps NCHW strides (a
+        // dimension of size 1 leaves them ambiguous), so 1 and 3 input channels are both tried.
         for in_channels in [1, 3] {
             let vs = nn::VarStore::new(Device::Cpu);
             let model = Cnn::new(&vs.root(), ModelConfig { in_channels, ..Default::default() }).unwrap();

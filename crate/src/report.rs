@@ -37,7 +37,7 @@ pub struct Report {
 }
 
 /// A finished run: its numbers and its test-set features.
-pub struct Run {
+pub struct Outcome {
     pub report: RunReport,
     pub features: Features,
 }
@@ -57,7 +57,7 @@ pub fn run_experiment(
     data: &Dataset,
     device: Device,
     progress: impl FnMut(Progress),
-) -> Result<(Run, Experiment)> {
+) -> Result<(Outcome, Experiment)> {
     let mut experiment = Experiment::new(config, device)?;
     experiment.train_with(&data.train, crate::training::WatchTest { test: &data.test, progress })?;
     Ok((summarize(name, &experiment, data)?, experiment))
@@ -65,7 +65,7 @@ pub fn run_experiment(
 
 /// The numbers and test features of a trained experiment: evaluation, features and their
 /// metrics on `data.test`, with its training history.
-pub fn summarize(name: &str, experiment: &Experiment, data: &Dataset) -> Result<Run> {
+pub fn summarize(name: &str, experiment: &Experiment, data: &Dataset) -> Result<Outcome> {
     let evaluation = experiment.evaluate(&data.test)?;
     let features = experiment.features(&data.test)?;
     let history = experiment.history.clone();
@@ -80,7 +80,7 @@ pub fn summarize(name: &str, experiment: &Experiment, data: &Dataset) -> Result<
         history,
         machine: crate::device::describe_machine(experiment.device),
     };
-    Ok(Run { report, features })
+    Ok(Outcome { report, features })
 }
 
 impl Report {

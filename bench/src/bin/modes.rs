@@ -54,7 +54,7 @@ fn main() -> Result<()> {
         let mut experiment = Experiment::new(config, tch::Device::Cpu)?;
         let mut previous_means: Option<Vec<Vec<f64>>> = None;
         for &checkpoint in &args.checkpoints {
-            let more = checkpoint - experiment.history.len();
+            let more = checkpoint - experiment.history().len();
             experiment.train_with(&data.train, lossviz::training::Epochs(more, |_: lossviz::training::Progress| {}))?;
             let evaluation = experiment.evaluate(&data.test)?;
             let features = experiment.features(&data.test)?;
@@ -80,7 +80,7 @@ fn main() -> Result<()> {
                 means.iter().zip(p).map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt()).sum::<f64>()
                     / means.len() as f64
             });
-            let stats = experiment.history.last().cloned().unwrap_or_default();
+            let stats = experiment.history().last().cloned().unwrap_or_default();
             let line = serde_json::json!({
                 "run": args.run.name(),
                 "settings": args.settings.iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>(),
@@ -95,8 +95,8 @@ fn main() -> Result<()> {
                 "centers": offsets,
                 "class_means": means,
                 "class_mean_drift_since_last_checkpoint": drift,
-                "train_accuracy_by_epoch": experiment.history.iter().map(|s| s.train_accuracy).collect::<Vec<_>>(),
-                "seconds_per_epoch": experiment.history.iter().map(|s| s.seconds).sum::<f64>() / experiment.history.len() as f64,
+                "train_accuracy_by_epoch": experiment.history().iter().map(|s| s.train_accuracy).collect::<Vec<_>>(),
+                "seconds_per_epoch": experiment.history().iter().map(|s| s.seconds).sum::<f64>() / experiment.history().len() as f64,
             });
             println!("{line}");
             previous_means = Some(means);

@@ -14,6 +14,7 @@
 //! for in the student's cache first, then in the class's, whose entries pass the same
 //! checks (one that fails them is skipped, never used); whatever trains is stored in the
 //! student's own.
+mod events;
 mod train_or_load;
 
 use std::path::{Path, PathBuf};
@@ -22,16 +23,14 @@ use crate::data::{Dataset, Split};
 use crate::error::{Error, Result, TorchContext};
 use crate::features::Features;
 use crate::fs::{fnv1a, unique_suffix, write_atomic};
-use crate::report::{Run, RunReport};
+use crate::report::{Outcome, RunReport};
 use crate::training::{Experiment, Snapshot, TrainConfig, RESULTS_VERSION};
 
 pub use train_or_load::{estimate, record_or_load, train_or_load};
 
-/// Bumped when what an entry holds changes. (When training's numbers change,
-/// [`RESULTS_VERSION`] is bumped instead; a test says when.)
-/// 2: PyTorch's initialisation, and the cross-entropy in the history no longer the total.
-/// 3: the centers saved with the weights; per-step and test-accuracy history; the features
-/// carry `fc2` and the centers.
+/// Bumped when what an entry holds changes, so that entries of another layout are trained
+/// again rather than misread. (When training's numbers change, [`RESULTS_VERSION`] is bumped
+/// instead; a test says when.)
 const FORMAT: u32 = 3;
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -78,11 +77,11 @@ struct Entry {
 }
 
 /// A run read back from the cache.
-pub struct CachedRun {
+pub struct CacheHit {
     pub report: RunReport,
     pub features: Features,
     /// The trained network's weights and centers: `experiment.load_weights(path)` restores
-    /// them (`experiment.store.load(path)` the network alone).
+    /// them.
     pub weights: PathBuf,
     /// Found in the class's cache rather than the student's own.
     pub from_class: bool,
@@ -90,7 +89,7 @@ pub struct CachedRun {
     pub snapshots: Vec<Snapshot>,
 }
 
-impl CachedRun {
+impl CacheHit {
     /// "loaded from the cache (trained earlier in 81.2 s)", or for a class entry, "loaded
     /// from the class's cache (trained on <machine> in 81.2 s)".
     pub fn loaded_note(&self) -> String {
@@ -106,7 +105,7 @@ impl CachedRun {
 /// What the cache holds for a configuration: a usable run, nothing, or an entry that
 /// failed its checks (and why).
 pub enum Lookup {
-    Hit(Box<CachedRun>),
+    Hit(Box<CacheHit>),
     Missing,
     Corrupt(String),
 }
@@ -116,13 +115,17 @@ pub struct RunCache {
     pub dir: PathBuf,
     /// The class's entries, read after `dir` and never written.
     pub class_dir: Option<PathBuf>,
+    /// Where each run loaded or trained is recorded, for the tools that check the notebooks
+    /// ([`events`]); none: nowhere.
+    pub events: Option<PathBuf>,
 }
 
 impl RunCache {
-    /// The student's cache in `dir`, with the class's from `LOSSVIZ_CLASS_RUNS` behind it.
+    /// The student's cache in `dir`, with the class's from `LOSSVIZ_CLASS_RUNS` behind it,
+    /// recording into `LOSSVIZ_EVENTS` when that is set.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        let class_dir = std::env::var_os("LOSSVIZ_CLASS_RUNS").filter(|d| !d.is_empty()).map(PathBuf::from);
-        RunCache { dir: dir.into(), class_dir }
+        let path_in = |var| std::env::var_os(var).filter(|d| !d.is_empty()).map(PathBuf::from);
+        RunCache { dir: dir.into(), class_dir: path_in("LOSSVIZ_CLASS_RUNS"), events: path_in("LOSSVIZ_EVENTS") }
     }
 
     /// In [`RunCache::default_dir`], with the class's cache behind it.
@@ -178,8 +181,24 @@ impl RunCache {
     }
 
     /// The student's entry if usable, else the class's; an unusable class entry is reported
-    /// as such (the caller trains, into the student's cache).
+    /// as such (the caller trains, into the student's cache). A hit is recorded as loaded
+    /// (`LOSSVIZ_EVENTS`, [`events`]): the caller uses it in place of a training.
     pub fn load(&self, config: &TrainConfig, data_identity: &str) -> Result<Lookup> {
+        let lookup = self.lookup(config, data_identity)?;
+        if let Lookup::Hit(hit) = &lookup {
+            let entry = hit.weights.parent().unwrap_or(&hit.weights);
+            events::record(&self.events, events::Event::Loaded { run: &hit.report.name, entry, from_class: hit.from_class })?;
+        }
+        Ok(lookup)
+    }
+
+    /// Whether [`load`](Self::load) would find a usable run, for counting what a job will
+    /// train: nothing is recorded as loaded.
+    pub(crate) fn holds(&self, config: &TrainConfig, data_identity: &str) -> Result<bool> {
+        Ok(matches!(self.lookup(config, data_identity)?, Lookup::Hit(_)))
+    }
+
+    fn lookup(&self, config: &TrainConfig, data_identity: &str) -> Result<Lookup> {
         let own = self.load_own(config, data_identity)?;
         let Some(class_dir) = self.class_dir.as_ref().filter(|_| !matches!(own, Lookup::Hit(_))) else { return Ok(own) };
         let material = Self::key_material(config, data_identity)?;
@@ -204,7 +223,7 @@ impl RunCache {
     /// entry that looks complete. When another writer stored the same configuration first, its
     /// entry is kept and this one dropped (same settings and data: the same run); an unusable
     /// entry in the way is replaced.
-    pub fn store(&self, data_identity: &str, experiment: &Experiment, run: &Run, snapshots: &[Snapshot]) -> Result<PathBuf> {
+    pub fn store(&self, data_identity: &str, experiment: &Experiment, run: &Outcome, snapshots: &[Snapshot]) -> Result<PathBuf> {
         let config = &experiment.config;
         let (dir, key_material) = self.entry(config, data_identity)?;
         let io = |path: &std::path::Path| {
@@ -251,7 +270,9 @@ impl RunCache {
         });
         // Gone when renamed; otherwise this writer's copy, no longer needed.
         let _ = std::fs::remove_dir_all(&staging);
-        placed.map(|()| dir.join("weights.ot"))
+        placed?;
+        events::record(&self.events, events::Event::Trained { run: &run.report.name, entry: &dir, seconds: run.report.train_seconds() })?;
+        Ok(dir.join("weights.ot"))
     }
 }
 
@@ -289,7 +310,7 @@ fn read_entry(dir: &Path, material: &str) -> Result<Lookup> {
         Err(e) => return corrupt(&format!("weights.ot unreadable ({e})")),
     }
     let (report, features, snapshots) = (entry.report, entry.features, entry.snapshots);
-    Ok(Lookup::Hit(Box::new(CachedRun { report, features, weights, from_class: false, snapshots })))
+    Ok(Lookup::Hit(Box::new(CacheHit { report, features, weights, from_class: false, snapshots })))
 }
 
 #[cfg(test)]

@@ -133,8 +133,8 @@ fn the_class_cache_is_read_after_the_students_own_and_never_written() {
     let entries = |d: &std::path::Path| std::fs::read_dir(d).map(|r| r.count()).unwrap_or(0);
     // The lecturer trains into the class's folder; a student finds it there.
     let class = dir.join("class");
-    notes_of(&RunCache { dir: class.clone(), class_dir: None }, &config);
-    let student = RunCache { dir: dir.join("mine"), class_dir: Some(class.clone()) };
+    notes_of(&RunCache { dir: class.clone(), class_dir: None, events: None }, &config);
+    let student = RunCache { dir: dir.join("mine"), class_dir: Some(class.clone()), events: None };
     let (notes, steps) = notes_of(&student, &config);
     assert_eq!(steps, 0, "it trained although the class's cache holds the run: {notes:?}");
     assert!(notes[0].starts_with("loaded from the class's cache (trained on "), "{notes:?}");
@@ -148,17 +148,46 @@ fn the_class_cache_is_read_after_the_students_own_and_never_written() {
 
     // A class entry that fails its checksum is skipped, said, and trained again (into the
     // student's own cache).
-    let entry = RunCache { dir: class.clone(), class_dir: None }.entry_dir(&config, &data_identity(&data).unwrap()).unwrap();
+    let entry = RunCache { dir: class.clone(), class_dir: None, events: None }.entry_dir(&config, &data_identity(&data).unwrap()).unwrap();
     let path = entry.join("run.json");
     let mut bytes = std::fs::read(&path).unwrap();
     let at = bytes.len() - 10;
     bytes[at] ^= 1;
     std::fs::write(&path, &bytes).unwrap();
-    let other = RunCache { dir: dir.join("other"), class_dir: Some(class.clone()) };
+    let other = RunCache { dir: dir.join("other"), class_dir: Some(class.clone()), events: None };
     let (notes, steps) = notes_of(&other, &config);
     assert!(steps > 0, "a corrupt class entry was used: {notes:?}");
     assert!(notes[0].contains("the class's entry is skipped") && notes[0].contains("checksum"), "{notes:?}");
     assert_eq!(entries(&other.dir), 1);
+}
+
+#[test]
+fn each_run_loaded_or_trained_is_recorded_once_and_a_look_for_an_estimate_is_not() {
+    let (data, dir) = tiny("cache-events");
+    let events = dir.join("events.jsonl");
+    let class = RunCache { dir: dir.join("class"), class_dir: None, events: Some(events.clone()) };
+    let student = RunCache { dir: dir.join("mine"), class_dir: Some(class.dir.clone()), events: Some(events.clone()) };
+    let train_or_load = |cache: &RunCache, config: &TrainConfig| {
+        let mut experiment = Experiment::new(config.clone(), Device::Cpu).unwrap();
+        train_or_load_in(cache, &mut experiment, &data, |_| {}).unwrap();
+    };
+    let config = quick().with_center();
+    let changed = config.set("center.lambda", 0.5).unwrap();
+    let identity = data_identity(&data).unwrap();
+    train_or_load(&class, &config);
+    assert!(student.holds(&config, &identity).unwrap());
+    train_or_load(&student, &config);
+    train_or_load(&student, &changed);
+    train_or_load(&student, &changed);
+
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&events).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let said: Vec<(&str, &str)> = lines.iter().map(|l| (l["event"].as_str().unwrap(), l["cache"].as_str().unwrap_or("-"))).collect();
+    assert_eq!(said, [("trained", "-"), ("loaded", "class"), ("trained", "-"), ("loaded", "own")]);
+    let entry_of = |cache: &RunCache, config: &TrainConfig| serde_json::json!(cache.entry_dir(config, &identity).unwrap());
+    assert_eq!(lines[1]["entry"], entry_of(&class, &config));
+    assert_eq!(lines[3]["entry"], entry_of(&student, &changed));
+    assert!(lines[2]["seconds"].as_f64().is_some_and(|s| s > 0.0), "{}", lines[2]);
 }
 
 #[test]

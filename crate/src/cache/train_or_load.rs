@@ -106,7 +106,7 @@ pub fn estimate(configs: &[TrainConfig], data: &Dataset, device: Device) -> Resu
     let identity = data_identity(data)?;
     let mut to_train = Vec::new();
     for config in configs {
-        if !matches!(cache.load(config, &identity)?, Lookup::Hit(_)) {
+        if !cache.holds(config, &identity)? {
             to_train.push(config);
         }
     }

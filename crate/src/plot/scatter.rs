@@ -333,12 +333,7 @@ pub(crate) fn draw_panels(
     let rows = n.div_ceil(cols);
     let width = PANEL * cols + LEGEND;
     let mut maps = Vec::with_capacity(panels.len());
-    // The markers' legend names the losses of the first panel that has centers.
-    let markers: Vec<(&str, CenterMarker)> = panels
-        .iter()
-        .find(|p| !p.centers.is_empty())
-        .map(|p| p.centers.iter().map(|c| (c.loss.as_str(), c.marker)).collect())
-        .unwrap_or_default();
+    let markers = legend_markers(panels);
     let image = draw_rgb(width, PANEL * rows, |root| {
         root.fill(&WHITE).map_err(plot_err)?;
         let (plots, legend) = root.split_horizontally(width - LEGEND);
@@ -348,6 +343,20 @@ pub(crate) fn draw_panels(
         draw_legend(&legend, class_names, &markers)
     })?;
     Ok((image, maps))
+}
+
+/// Every loss whose centers some panel draws, with its marker, in the order they first
+/// appear: a sweep's panels can each add a different loss (the student's own beside Center
+/// Loss), and the shared legend has to explain every marker on the figure.
+fn legend_markers<'a>(panels: &'a [ScatterPanel<'_>]) -> Vec<(&'a str, CenterMarker)> {
+    let mut markers = Vec::new();
+    for centers in panels.iter().flat_map(|p| &p.centers) {
+        let named = (centers.loss.as_str(), centers.marker);
+        if !markers.contains(&named) {
+            markers.push(named);
+        }
+    }
+    markers
 }
 
 /// One scatter plot with a class legend. `style` is a [`Normalize`] for the points alone,
@@ -515,6 +524,24 @@ mod tests {
         let (img, maps) = draw_panels(std::slice::from_ref(&panel), &["a", "b"], Normalize::EqualAspect, None).unwrap();
         let (x, y) = maps[0].pixel_of(spots[0]);
         assert_eq!(img.get_pixel(x as u32, y as u32).0, [255, 255, 255]);
+    }
+
+    #[test]
+    fn the_legend_names_the_centers_of_every_panel_once() {
+        let with = |losses: &[(&str, Option<CenterMarker>)]| {
+            let mut f = two_clusters();
+            f.centers =
+                losses.iter().map(|&(loss, marker)| crate::features::Centers { loss: loss.into(), values: vec![0.0; 4], marker }).collect();
+            f
+        };
+        let features = [
+            with(&[]),
+            with(&[("Center Loss", Some(CenterMarker::Circle))]),
+            with(&[("my_center", Some(CenterMarker::Diamond)), ("Center Loss", Some(CenterMarker::Circle))]),
+        ];
+        let panels: Vec<_> =
+            features.iter().map(|f| ScatterPanel::of("t", f, (0, 1), Normalize::EqualAspect.centers(true)).unwrap()).collect();
+        assert_eq!(legend_markers(&panels), [("Center Loss", CenterMarker::Circle), ("my_center", CenterMarker::Diamond)]);
     }
 
     #[test]

@@ -22,12 +22,12 @@ use tch::Device;
 pub use slurm::SlurmOptions;
 pub use table::Table;
 
-use crate::cache::{self, CachedRun, Lookup, RunCache};
+use crate::cache::{self, CacheHit, Lookup, RunCache};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::language::Words;
 use crate::plot::{curves, scatter_grid, Figure, Style};
-use crate::report::{run_experiment, Run};
+use crate::report::{run_experiment, Outcome};
 use crate::training::{print_progress, Estimate, Progress, TrainConfig};
 
 /// One setting and the values it takes in a [`grid`].
@@ -155,18 +155,18 @@ impl std::fmt::Display for Source {
 }
 
 /// One configuration's outcome in a sweep.
-pub struct SweepRun {
+pub struct SweepRow {
     pub label: String,
-    pub run: Run,
+    pub run: Outcome,
     pub source: Source,
     /// The trained weights on disk, when the sweep has a cache.
     pub weights: Option<PathBuf>,
 }
 
-impl SweepRun {
+impl SweepRow {
     /// A run the cache gave back, trained earlier or by a Slurm task.
-    fn loaded(label: String, hit: CachedRun, source: Source) -> Self {
-        SweepRun { label, run: Run { report: hit.report, features: hit.features }, source, weights: Some(hit.weights) }
+    fn loaded(label: String, hit: CacheHit, source: Source) -> Self {
+        SweepRow { label, run: Outcome { report: hit.report, features: hit.features }, source, weights: Some(hit.weights) }
     }
 }
 
@@ -279,7 +279,7 @@ impl<'a> Sweep<'a> {
             match lookup {
                 Lookup::Hit(hit) => {
                     (self.report)(Progress::Note(&format!("{tag}: {}", hit.loaded_note())));
-                    runs.push(SweepRun::loaded(label, *hit, Source::Cache));
+                    runs.push(SweepRow::loaded(label, *hit, Source::Cache));
                     continue;
                 }
                 Lookup::Corrupt(why) => (self.report)(Progress::Note(&format!("{tag}: cache entry unusable ({why}); training again"))),
@@ -316,7 +316,7 @@ impl<'a> Sweep<'a> {
             (took, estimated) = (took + seconds, estimated + this_one);
             let done = format!("{tag}: test accuracy {:.2}% in {seconds:.1} s", run.report.test_accuracy);
             (self.report)(Progress::Note(&done));
-            runs.push(SweepRun { label, run, source: Source::Trained, weights });
+            runs.push(SweepRow { label, run, source: Source::Trained, weights });
         }
         Ok(SweepResult { runs, missing, varying, class_names: self.data.kind.class_names() })
     }
@@ -373,11 +373,11 @@ impl<'a> Sweep<'a> {
                         t.index, t.job, hit.report.test_accuracy
                     );
                     (self.report)(Progress::Note(&note));
-                    runs.push(SweepRun::loaded(label, *hit, Source::Slurm { job: t.job.clone() }));
+                    runs.push(SweepRow::loaded(label, *hit, Source::Slurm { job: t.job.clone() }));
                 }
                 (Lookup::Hit(hit), None) => {
                     (self.report)(Progress::Note(&format!("{tag}: {}", hit.loaded_note())));
-                    runs.push(SweepRun::loaded(label, *hit, Source::Cache));
+                    runs.push(SweepRow::loaded(label, *hit, Source::Cache));
                 }
                 (_, Some(t)) => {
                     let log = t.log();
@@ -411,7 +411,7 @@ impl<'a> Sweep<'a> {
 
 /// A finished sweep: its runs, and the settings that differ between them.
 pub struct SweepResult {
-    pub runs: Vec<SweepRun>,
+    pub runs: Vec<SweepRow>,
     /// Configurations without a run: diverged, or on Slurm failed or still running.
     pub missing: Vec<MissingRun>,
     pub varying: Vec<String>,

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::cache::{data_identity, Lookup, RunCache};
+use crate::cache::{data_identity, RunCache};
 use crate::data::{Dataset, DatasetKind};
 use crate::error::{Error, Result};
 use crate::fs::fnv1a;
@@ -364,7 +364,7 @@ pub fn run_task(plan_path: &Path, index: usize) -> Result<()> {
             ),
         ));
     }
-    if let Lookup::Hit(_) = cache.load(&task.config, &identity)? {
+    if cache.holds(&task.config, &identity)? {
         println!("{}: already in the run cache (another task trained it); nothing to do", task.label);
         return Ok(());
     }

@@ -1,5 +1,5 @@
 //! A sweep's results as a table: HTML in a notebook, aligned text in a terminal.
-use super::{MissingRun, SweepRun};
+use super::{MissingRun, SweepRow};
 
 /// One row per run. A notebook cell ending with a `Table` shows it as HTML.
 #[derive(Debug, Clone)]
@@ -9,7 +9,7 @@ pub struct Table {
 }
 
 impl Table {
-    pub(crate) fn new(runs: &[SweepRun], missing: &[MissingRun]) -> Self {
+    pub(crate) fn new(runs: &[SweepRow], missing: &[MissingRun]) -> Self {
         let header = vec![
             "run",
             "test acc %",

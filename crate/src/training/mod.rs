@@ -212,17 +212,19 @@ fn build_optimizer(kind: OptimizerKind, store: &nn::VarStore, lr: f64, momentum:
 
 /// One network with the losses it is trained with: the lesson's `model_xent`,
 /// `model_xent_center` or `model_xent_center_pc`, with their optimisers.
+///
+/// Its parts are read through methods: the settings it was built with and the history it
+/// trained are what the cache's key and the lesson's plots say they are, so nothing outside
+/// changes them behind its back.
 pub struct Experiment {
-    pub config: TrainConfig,
-    pub device: Device,
-    pub model: Cnn,
-    pub history: Vec<EpochStats>,
-    /// The network's weights; `store.save(path)` keeps a trained model.
-    pub store: nn::VarStore,
-    /// Number format of `evaluate` and `features`, whatever training used (that is
-    /// `config.precision`). `Bf16` runs them on a bfloat16 copy of the network: with AMX 2-4
-    /// times faster, with slightly different features (BENCHMARKS.md measures both).
-    pub inference: Precision,
+    pub(crate) config: TrainConfig,
+    pub(crate) device: Device,
+    pub(crate) model: Cnn,
+    pub(crate) history: Vec<EpochStats>,
+    /// The network's weights.
+    pub(crate) store: nn::VarStore,
+    /// Number format of `evaluate` and `features` ([`Experiment::set_inference`]).
+    pub(crate) inference: Precision,
     optimizer: nn::Optimizer,
     losses: Vec<Aux>,
 }
@@ -239,6 +241,31 @@ impl Experiment {
             build_optimizer(config.optimizer, &store, config.lr, config.momentum).context("creating the network's optimiser")?;
         let losses = config.added_losses().into_iter().map(|l| Aux::new(l, &config, device)).collect::<Result<Vec<_>>>()?;
         Ok(Experiment { config, device, model, history: Vec::new(), store, inference: Precision::Fp32, optimizer, losses })
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// The network, for a forward pass of one's own.
+    pub fn model(&self) -> &Cnn {
+        &self.model
+    }
+
+    /// Every epoch trained so far (or loaded from the run cache), in order.
+    pub fn history(&self) -> &[EpochStats] {
+        &self.history
+    }
+
+    /// Runs `evaluate` and `features` in `precision`, whatever training used (that is
+    /// `config.precision`). `Bf16` runs them on a bfloat16 copy of the network: with AMX 2-4
+    /// times faster, with slightly different features (BENCHMARKS.md measures both).
+    pub fn set_inference(&mut self, precision: Precision) {
+        self.inference = precision;
     }
 
     /// Every variable to save, by the name it is saved under: the network's keep theirs, so
@@ -349,7 +376,7 @@ impl Experiment {
             if done % record_every != 0 && done % self.config.log_every != 0 && !last {
                 continue;
             }
-            let s = self.read_sums(&sums, epoch, step)?;
+            let s = self.read_sums(&sums, epoch, done)?;
             let window: Vec<f64> = s.iter().zip(&logged).map(|(a, b)| a - b).collect();
             windows.push(self.step_stats(&window, done, steps));
             if done % self.config.log_every == 0 || last {
@@ -415,11 +442,12 @@ impl Experiment {
         Ok(Tensor::stack(&terms, 0))
     }
 
-    /// Copies the running sums to the host and stops the run if the loss is no longer finite.
-    fn read_sums(&self, sums: &Tensor, epoch: usize, step: usize) -> Result<Vec<f64>> {
+    /// Copies the running sums to the host and stops the run if the loss is no longer finite
+    /// after `steps` steps of `epoch` (counted from 0, the error from 1, as the progress lines).
+    fn read_sums(&self, sums: &Tensor, epoch: usize, steps: usize) -> Result<Vec<f64>> {
         let s = Vec::<f64>::try_from(&sums.to(Device::Cpu)).context("reading the loss")?;
         if let Some(bad) = s[..self.sums().losses()].iter().find(|v| !v.is_finite()) {
-            return Err(Error::Diverged { epoch, step, value: *bad, advice: self.divergence_advice() });
+            return Err(Error::Diverged { epoch: epoch + 1, step: steps, value: *bad, advice: self.divergence_advice() });
         }
         Ok(s)
     }
