@@ -80,7 +80,8 @@ apt_install() {
   fi
   local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   say "installing Debian packages: ${missing[*]}"
-  $sudo apt-get update -qq || true
+  $sudo apt-get update -qq \
+    || say "apt-get update failed (its reason is above); installing from the package lists already here"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
