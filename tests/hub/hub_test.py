@@ -404,7 +404,7 @@ async def class_cache_scenario():
         + ", ".join(f"{r[0]:.0f} s" for r in results) + " for the whole lesson) and could not write to it")
     kernel = results[0][3]
     out = text_of(await kernel.run(
-        "let mut mine = Experiment::new(TrainConfig { seed: 7, ..model_xent.config.clone() }, device)?;\n"
+        "let mut mine = Experiment::new(TrainConfig { seed: 7, ..model_xent.config().clone() }, device)?;\n"
         "train_or_load(&mut mine, &data, print_progress)?;"))
     if "kept in the run cache" not in out or len(runs_of(STUDENTS[0])) != 1 or "class" in out:
         raise Failed(f"a changed setting did not train into the student's own cache:\n{out[-800:]}")
