@@ -77,23 +77,25 @@ def execute(nb, cwd, allow_errors=False, timeout=CELL_TIMEOUT):
             read_to = f.tell()
         cell.metadata["lossviz_runs"] = [json.loads(line) for line in new.splitlines() if line.strip()]
 
-    for attempt in (1, 2):
-        client = NotebookClient(
-            nb, kernel_name=KERNEL, timeout=timeout, startup_timeout=START_TIMEOUT,
-            allow_errors=allow_errors, resources={"metadata": {"path": cwd}},
-            on_cell_executed=collect_runs,
-        )
-        try:
-            client.execute()
-            os.unlink(events)
-            return nb
-        except RuntimeError as e:
-            # nbclient has shut the silent kernel down already; no cell has run.
-            if attempt == 2 or "didn't respond" not in str(e):
-                raise
-            stalled_starts.append(cwd)
-            print(f"a new kernel did not answer in {START_TIMEOUT} s (start-up stall); "
-                  f"starting another (restart {len(stalled_starts)})", flush=True)
+    try:
+        for attempt in (1, 2):
+            client = NotebookClient(
+                nb, kernel_name=KERNEL, timeout=timeout, startup_timeout=START_TIMEOUT,
+                allow_errors=allow_errors, resources={"metadata": {"path": cwd}},
+                on_cell_executed=collect_runs,
+            )
+            try:
+                client.execute()
+                return nb
+            except RuntimeError as e:
+                # nbclient has shut the silent kernel down already; no cell has run.
+                if attempt == 2 or "didn't respond" not in str(e):
+                    raise
+                stalled_starts.append(cwd)
+                print(f"a new kernel did not answer in {START_TIMEOUT} s (start-up stall); "
+                      f"starting another (restart {len(stalled_starts)})", flush=True)
+    finally:
+        os.unlink(events)
 
 
 def text_of(cell):

@@ -1,9 +1,10 @@
 //! What the run cache handed out and took in, for the tools that check the notebooks: one JSON
 //! line per run, appended to the file `LOSSVIZ_EVENTS` names ([`RunCache::events`]; nothing is
-//! written when it is unset). The notebook tests and the class budget count each cell's trainings and loads from
-//! these lines, not from the messages meant for people, whose wording may change.
+//! written when it is unset). The notebook tests and the class budget count each cell's
+//! trainings and loads from these lines, not from the messages meant for people, whose wording
+//! may change.
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[cfg(doc)]
 use super::RunCache;
@@ -16,7 +17,7 @@ pub(super) enum Event<'a> {
     Trained { run: &'a str, entry: &'a Path, seconds: f64 },
 }
 
-pub(super) fn record(file: &Option<PathBuf>, event: Event) -> Result<()> {
+pub(super) fn record(file: Option<&Path>, event: Event) -> Result<()> {
     let Some(path) = file else { return Ok(()) };
     let line = match event {
         Event::Loaded { run, entry, from_class } => serde_json::json!({
@@ -34,5 +35,5 @@ pub(super) fn record(file: &Option<PathBuf>, event: Event) -> Result<()> {
         .append(true)
         .open(path)
         .and_then(|mut file| file.write_all(text.as_bytes()))
-        .map_err(|source| Error::Io { path: path.clone(), source })
+        .map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }

@@ -187,7 +187,7 @@ impl RunCache {
         let lookup = self.lookup(config, data_identity)?;
         if let Lookup::Hit(hit) = &lookup {
             let entry = hit.weights.parent().unwrap_or(&hit.weights);
-            events::record(&self.events, events::Event::Loaded { run: &hit.report.name, entry, from_class: hit.from_class })?;
+            events::record(self.events.as_deref(), events::Event::Loaded { run: &hit.report.name, entry, from_class: hit.from_class })?;
         }
         Ok(lookup)
     }
@@ -271,7 +271,10 @@ impl RunCache {
         // Gone when renamed; otherwise this writer's copy, no longer needed.
         let _ = std::fs::remove_dir_all(&staging);
         placed?;
-        events::record(&self.events, events::Event::Trained { run: &run.report.name, entry: &dir, seconds: run.report.train_seconds() })?;
+        events::record(
+            self.events.as_deref(),
+            events::Event::Trained { run: &run.report.name, entry: &dir, seconds: run.report.train_seconds() },
+        )?;
         Ok(dir.join("weights.ot"))
     }
 }
